@@ -1,0 +1,142 @@
+"""White-box L-infinity attacks: the fast gradient sign method (FGSM) and projected gradient descent (PGD).
+
+Both attacks work in pixel space: ``images`` lie in ``[0, 1]`` and so do the adversarial images they
+return. Any normalisation (mean/std) belongs inside the model, so that the eps-ball is measured in the
+units a person sees.
+
+FGSM takes one step of size eps along the sign of the input gradient of the cross-entropy:
+
+    x_adv = clamp(x + eps * sign(grad_x CE(f(x), y)), 0, 1)
+
+PGD repeats smaller steps of size alpha and, after each one, projects back into the eps-ball around
+``x`` and into the image range ``[0, 1]``. A targeted attack descends the loss towards chosen labels
+instead of ascending it away from the true ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vclib.checks import check_positive_int, check_range, check_tensor
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule of ``model`` in eval mode, and restore each one's own mode afterwards.
+
+    Dropout and batch-norm statistics must not change while an attack probes the model; restoring
+    per submodule keeps mixed set-ups (a frozen, eval-mode backbone inside a training model) intact.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _check_attack_inputs(images: torch.Tensor, labels: torch.Tensor, eps: float) -> None:
+    check_tensor(images, "images", ndim=4, floating=True)
+    check_range(images, "images", 0.0, 1.0)
+    check_tensor(labels, "labels", ndim=1, dtype=torch.long)
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"labels must hold one label per image, expected shape ({images.shape[0]},), "
+            f"got {tuple(labels.shape)}"
+        )
+    _check_non_negative(eps, "eps")
+
+
+def _check_non_negative(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Gradient of the mean cross-entropy with respect to the input pixels.
+
+    Args:
+        model: maps ``(B, C, H, W)`` images to ``(B, K)`` logits.
+        images: ``(B, C, H, W)`` float.
+        labels: ``(B,)`` int64 class indices.
+
+    Returns:
+        ``(B, C, H, W)`` gradient. The model's parameters receive no ``.grad``.
+    """
+    images = images.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(images), labels)
+    (gradient,) = torch.autograd.grad(loss, images)
+    return gradient
+
+
+def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+    """Fast gradient sign method: one step of size ``eps`` that increases the cross-entropy.
+
+    Args:
+        model: maps ``(B, C, H, W)`` images in ``[0, 1]`` to ``(B, K)`` logits; it runs in eval mode
+            during the attack and gets its previous mode back afterwards.
+        images: ``(B, C, H, W)`` float in ``[0, 1]``.
+        labels: ``(B,)`` int64 true labels.
+        eps: L-infinity radius, ``>= 0``.
+
+    Returns:
+        ``(B, C, H, W)`` adversarial images ``clamp(images + eps * sign(grad), 0, 1)``, detached.
+    """
+    _check_attack_inputs(images, labels, eps)
+    with eval_mode(model):
+        gradient = input_gradient(model, images, labels)
+    return (images.detach() + eps * gradient.sign()).clamp(0.0, 1.0)
+
+
+def pgd(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    random_start: bool = True,
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent under the L-infinity norm (Madry et al., 2018).
+
+    Args:
+        model: maps ``(B, C, H, W)`` images in ``[0, 1]`` to ``(B, K)`` logits; it runs in eval mode
+            during the attack and gets its previous mode back afterwards.
+        images: ``(B, C, H, W)`` float in ``[0, 1]``, the clean images.
+        labels: ``(B,)`` int64; the true labels, or the target labels when ``targeted``.
+        eps: L-infinity radius of the ball around ``images``, ``>= 0``.
+        alpha: step size of each signed-gradient step, ``>= 0``.
+        steps: number of steps, ``>= 1``.
+        random_start: start from a uniform draw in the eps-ball (clamped to ``[0, 1]``) instead of
+            from the clean images.
+        targeted: descend the cross-entropy towards ``labels`` instead of ascending it.
+        generator: random generator for the start; ``None`` uses torch's global one.
+
+    Returns:
+        ``(B, C, H, W)`` adversarial images, detached, with ``|x_adv - images| <= eps`` and values in
+        ``[0, 1]``.
+    """
+    _check_attack_inputs(images, labels, eps)
+    _check_non_negative(alpha, "alpha")
+    check_positive_int(steps, "steps")
+    clean = images.detach()
+    adversarial = clean.clone()
+    if random_start:
+        noise = torch.empty_like(clean).uniform_(-eps, eps, generator=generator)
+        adversarial = (adversarial + noise).clamp(0.0, 1.0)
+    direction = -1.0 if targeted else 1.0
+    with eval_mode(model):
+        for _ in range(steps):
+            gradient = input_gradient(model, adversarial, labels)
+            adversarial = adversarial + direction * alpha * gradient.sign()
+            perturbation = (adversarial - clean).clamp(-eps, eps)
+            adversarial = (clean + perturbation).clamp(0.0, 1.0)
+    return adversarial

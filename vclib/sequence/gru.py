@@ -1,0 +1,104 @@
+"""The gated recurrent unit (GRU) from scratch, a drop-in twin of ``nn.GRUCell`` and ``nn.GRU``.
+
+The course equations, with ``σ`` the logistic sigmoid and ``⊙`` the element-wise product:
+
+    r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)            reset gate
+    z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)            update gate
+    n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))  new gate (candidate state)
+    h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}                     hidden state
+
+``weight_ih`` stacks ``[W_ir; W_iz; W_in]`` along dim 0 and ``weight_hh`` stacks ``[W_hr; W_hz; W_hn]``,
+the layout of ``nn.GRUCell``. When ``z_t`` is close to 1 the state is copied forward almost unchanged,
+which is what lets gradients survive over many steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vclib.sequence.recurrent import (
+    check_cell_input,
+    check_sequence_input,
+    register_recurrent_parameters,
+    unroll,
+)
+
+
+def gru_step(
+    input_gates: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor | None
+) -> torch.Tensor:
+    """One GRU step, given the input part ``W_i· x_t + b_i·`` of the three gates already computed.
+
+    Args:
+        input_gates: ``(B, 3H)``, ``x_t W_ih^T + b_ih``, stacked r, z, n.
+        h: ``(B, H)``, the previous hidden state ``h_{t-1}``.
+        weight_hh: ``(3H, H)``; bias_hh: ``(3H,)`` or None.
+
+    Returns:
+        ``h_t``: ``(B, H)``.
+    """
+    hidden_gates = F.linear(h, weight_hh, bias_hh)  # (B, 3H): W_h· h_{t-1} + b_h·
+    x_r, x_z, x_n = input_gates.chunk(3, dim=-1)  # 3 x (B, H)
+    h_r, h_z, h_n = hidden_gates.chunk(3, dim=-1)  # 3 x (B, H)
+    r = torch.sigmoid(x_r + h_r)  # reset gate
+    z = torch.sigmoid(x_z + h_z)  # update gate
+    n = torch.tanh(x_n + r * h_n)  # new gate
+    return (1 - z) * n + z * h
+
+
+class GRUCell(nn.Module):
+    """One GRU step; loads ``nn.GRUCell``'s ``state_dict`` and computes the same values and gradients.
+
+    ``forward(input, hx=None)``: input ``(B, input_size)`` or ``(input_size,)``; hx ``(B, H)`` or ``(H,)``
+    (zeros if None). Returns ``h'`` with hx's shape.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        register_recurrent_parameters(self, input_size, hidden_size, num_gates=3, bias=bias)
+
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        x, h, unbatched = check_cell_input(input, hx, self.input_size, self.hidden_size, self.weight_ih.dtype)
+        input_gates = F.linear(x, self.weight_ih, self.bias_ih)  # (B, 3H)
+        h_next = gru_step(input_gates, h, self.weight_hh, self.bias_hh)  # (B, H)
+        return h_next[0] if unbatched else h_next
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+class GRU(nn.Module):
+    """A single-layer GRU; its ``state_dict`` equals ``nn.GRU(num_layers=1)``'s.
+
+    ``forward(input, hx=None)`` takes input ``(B, T, input_size)`` (``batch_first=True``, the default here),
+    ``(T, B, input_size)`` otherwise, or unbatched ``(T, input_size)``, and an optional initial state
+    ``hx`` ``(1, B, H)``. Like ``nn.GRU`` it returns ``(output, h_n)``: output holds every ``h_t``
+    (``(B, T, H)`` when batch_first) and ``h_n`` ``(1, B, H)`` is the last one.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, batch_first: bool = True, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
+        register_recurrent_parameters(self, input_size, hidden_size, num_gates=3, bias=bias, suffix="_l0")
+
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x, h0, unbatched = check_sequence_input(
+            input, hx, self.input_size, self.hidden_size, self.batch_first, self.weight_ih_l0.dtype
+        )
+        input_gates = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, 3H), all steps at once
+
+        def step(gates_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+            return gru_step(gates_t, h, self.weight_hh_l0, self.bias_hh_l0)
+
+        output, h_n = unroll(step, input_gates, h0)  # (B, T, H), (B, H)
+        if unbatched:
+            return output[0], h_n  # (T, H), (1, H)
+        if not self.batch_first:
+            output = output.transpose(0, 1)  # (T, B, H)
+        return output, h_n.unsqueeze(0)  # h_n: (1, B, H)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, batch_first={self.batch_first}"

@@ -1,0 +1,135 @@
+"""Pieces shared by the from-scratch recurrent layers: parameters, input checks and the unrolled loop.
+
+A recurrent layer with ``G`` gates keeps four tensors, laid out exactly like ``torch.nn``'s:
+
+- ``weight_ih``: ``(G * hidden_size, input_size)``, the gate weights for the input, stacked along dim 0;
+- ``weight_hh``: ``(G * hidden_size, hidden_size)``, the gate weights for the previous hidden state;
+- ``bias_ih``, ``bias_hh``: ``(G * hidden_size,)`` (absent when ``bias=False``).
+
+A vanilla RNN has one gate, a GRU three (reset, update, new). Cells name them ``weight_ih``; single-layer
+sequence modules name them ``weight_ih_l0`` like ``nn.RNN`` / ``nn.GRU``, so ``state_dict``s are
+interchangeable with torch's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from vclib.checks import check_positive_int, check_tensor
+
+# step(input_gates (B, G*H), h (B, H)) -> new h (B, H)
+StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def register_recurrent_parameters(
+    module: nn.Module, input_size: int, hidden_size: int, num_gates: int, bias: bool, suffix: str = ""
+) -> None:
+    """Create ``weight_ih``, ``weight_hh`` (and biases) on ``module``, initialised like torch's.
+
+    Every entry is drawn from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``, the rule ``nn.RNN``,
+    ``nn.GRU`` and their cells use.
+    """
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
+    bound = 1.0 / math.sqrt(hidden_size)
+    shapes = {
+        "weight_ih": (num_gates * hidden_size, input_size),
+        "weight_hh": (num_gates * hidden_size, hidden_size),
+        "bias_ih": (num_gates * hidden_size,),
+        "bias_hh": (num_gates * hidden_size,),
+    }
+    for name, shape in shapes.items():
+        if name.startswith("bias") and not bias:
+            module.register_parameter(name + suffix, None)
+            continue
+        module.register_parameter(name + suffix, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+
+
+def check_cell_input(
+    input: torch.Tensor, hx: torch.Tensor | None, input_size: int, hidden_size: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate a cell's ``input`` ``(B, input_size)`` or ``(input_size,)`` and ``hx`` ``(B, H)`` or ``(H,)``.
+
+    Both must have the parameters' ``dtype``.
+
+    Returns:
+        ``(input (B, I), hx (B, H), unbatched)``; a missing ``hx`` becomes zeros.
+    """
+    check_tensor(input, "input", ndim=(1, 2), dtype=dtype)
+    unbatched = input.dim() == 1
+    batch = input.unsqueeze(0) if unbatched else input  # (B, I)
+    if batch.shape[-1] != input_size:
+        raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
+    if hx is None:
+        return batch, batch.new_zeros(batch.shape[0], hidden_size), unbatched
+    check_tensor(hx, "hx", ndim=input.dim(), dtype=dtype)
+    h = hx.unsqueeze(0) if unbatched else hx  # (B, H)
+    if h.shape != (batch.shape[0], hidden_size):
+        expected = (hidden_size,) if unbatched else (batch.shape[0], hidden_size)
+        raise ValueError(f"hx must have shape {expected}, got {tuple(hx.shape)}")
+    return batch, h, unbatched
+
+
+def check_sequence_input(
+    input: torch.Tensor,
+    hx: torch.Tensor | None,
+    input_size: int,
+    hidden_size: int,
+    batch_first: bool,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate a sequence ``input`` and an optional initial state ``hx``, the way ``nn.GRU`` reads them.
+
+    Both must have the parameters' ``dtype``.
+
+    Args:
+        input: ``(B, T, I)`` if ``batch_first`` else ``(T, B, I)``; or unbatched ``(T, I)``.
+        hx: ``(1, B, H)``, or ``(1, H)`` for unbatched input, or None for zeros.
+
+    Returns:
+        ``(x (B, T, I), h0 (B, H), unbatched)``.
+    """
+    check_tensor(input, "input", ndim=(2, 3), dtype=dtype)
+    unbatched = input.dim() == 2
+    if unbatched:
+        x = input.unsqueeze(0)  # (1, T, I)
+    else:
+        x = input if batch_first else input.transpose(0, 1)  # (B, T, I)
+    if x.shape[-1] != input_size:
+        raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
+    if x.shape[1] == 0:
+        raise ValueError(f"input must have at least one time step, got shape {tuple(input.shape)}")
+    if hx is None:
+        return x, x.new_zeros(x.shape[0], hidden_size), unbatched
+    expected = (1, hidden_size) if unbatched else (1, x.shape[0], hidden_size)
+    check_tensor(hx, "hx", ndim=len(expected), dtype=dtype)
+    if tuple(hx.shape) != expected:
+        raise ValueError(f"hx must have shape {expected} (num_layers=1), got {tuple(hx.shape)}")
+    h0 = hx if unbatched else hx[0]  # (B, H)
+    return x, h0, unbatched
+
+
+def unroll(step: StepFn, input_gates: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``step`` over time.
+
+    The input projections of all time steps are computed before the loop in one matrix product (they do
+    not depend on the hidden state); only the hidden-state part has to be sequential.
+
+    Args:
+        step: ``step(input_gates_t (B, G*H), h (B, H)) -> h_next (B, H)``.
+        input_gates: ``(B, T, G*H)``, the input projections ``x_t W_ih^T + b_ih`` of every step.
+        h0: ``(B, H)`` initial hidden state.
+
+    Returns:
+        ``(outputs (B, T, H), h_T (B, H))``.
+    """
+    h = h0
+    outputs = []
+    for t in range(input_gates.shape[1]):
+        h = step(input_gates[:, t], h)  # (B, H)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), h  # (B, T, H), (B, H)
