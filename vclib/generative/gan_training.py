@@ -1,0 +1,134 @@
+"""Alternating GAN training: one discriminator step, then one generator step, per batch.
+
+The history records what the course plots: the losses, the discriminator's mean outputs D(x) on real
+and D(G(z)) on generated images, the norm of the generator's gradient (large early on for the
+non-saturating loss, vanishing for the saturating one), and samples from a fixed noise batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from vclib.checks import check_positive_int
+from vclib.generative.dcgan import Discriminator, Generator
+from vclib.generative.gan import discriminator_loss, generator_loss
+from vclib.train import progress
+
+
+@dataclass
+class GANHistory:
+    """What :func:`train_gan` records.
+
+    Attributes:
+        steps: one dict per step: ``epoch``, ``step``, ``d_loss``, ``g_loss``, ``d_real`` (mean D(x)),
+            ``d_fake`` (mean D(G(z)) before the discriminator's update) and ``g_grad_norm``
+            (L2 norm of the generator's gradient).
+        snapshots: ``(epoch, images (n, 1, 28, 28))`` generated from the fixed noise.
+    """
+
+    steps: list[dict[str, float]] = field(default_factory=list)
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+
+    def series(self, key: str) -> list[float]:
+        """One recorded quantity over all steps."""
+        return [record[key] for record in self.steps]
+
+
+@torch.no_grad()
+def generate(generator: Generator, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Images ``(n, 1, 28, 28)`` on the CPU from noise ``z (n, latent_dim)``.
+
+    The generator runs in eval mode, so batch norm uses its running statistics and each image depends
+    on its own z only.
+    """
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    try:
+        return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
+    finally:
+        generator.train(was_training)
+
+
+def _gradient_norm(module: torch.nn.Module) -> float:
+    squares = [p.grad.pow(2).sum() for p in module.parameters() if p.grad is not None]
+    return torch.stack(squares).sum().sqrt().item() if squares else 0.0
+
+
+def train_gan(
+    generator: Generator,
+    discriminator: Discriminator,
+    loader: Iterable,
+    *,
+    epochs: int,
+    saturating: bool = False,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    fixed_noise: torch.Tensor | None = None,
+    snapshot_every: int = 1,
+    max_steps: int | None = None,
+    seed: int = 0,
+    progress_bar: bool | None = None,
+) -> GANHistory:
+    """Train ``generator`` and ``discriminator`` in place with Adam (DCGAN's ``lr`` and ``betas``).
+
+    Args:
+        generator, discriminator: the two players, on the same device.
+        loader: yields ``(images (B, 1, 28, 28) in [0, 1], *rest)``; labels are ignored.
+        epochs: passes over ``loader``.
+        saturating: generator loss; ``True`` is the course formula ``E[log(1 - D(G(z)))]``, ``False``
+            the non-saturating ``-E[log D(G(z))]``.
+        lr, betas: Adam settings for both players.
+        fixed_noise: ``(n, latent_dim)``; when given, samples from it are stored every
+            ``snapshot_every`` epochs and after the last one.
+        snapshot_every: epochs between snapshots.
+        max_steps: stop after this many steps (to study the start of training).
+        seed: seed of the noise drawn for training.
+        progress_bar: force a progress bar on or off; default is on except in headless runs.
+    """
+    check_positive_int(epochs, "epochs")
+    check_positive_int(snapshot_every, "snapshot_every")
+    if max_steps is not None:
+        check_positive_int(max_steps, "max_steps")
+    device = next(generator.parameters()).device
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
+    noise_source = torch.Generator().manual_seed(seed)
+    history = GANHistory()
+    generator.train()
+    discriminator.train()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        for real, *_ in progress(loader, enabled=progress_bar, desc=f"gan {epoch}/{epochs}"):
+            real = real.to(device)  # (B, 1, 28, 28)
+            fake = generator(generator.noise(real.shape[0], noise_source).to(device))  # (B, 1, 28, 28)
+
+            real_logits, fake_logits = discriminator(real), discriminator(fake.detach())  # (B,) each
+            d_loss = discriminator_loss(real_logits, fake_logits)
+            optimizer_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            optimizer_d.step()
+
+            g_loss = generator_loss(discriminator(fake), saturating=saturating)
+            optimizer_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_grad_norm = _gradient_norm(generator)
+            optimizer_g.step()
+
+            step += 1
+            history.steps.append({
+                "epoch": epoch, "step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                "d_real": torch.sigmoid(real_logits).mean().item(),
+                "d_fake": torch.sigmoid(fake_logits).mean().item(), "g_grad_norm": g_grad_norm,
+            })
+            if max_steps is not None and step >= max_steps:
+                break
+        finished = epoch == epochs or (max_steps is not None and step >= max_steps)
+        if fixed_noise is not None and (epoch % snapshot_every == 0 or finished):
+            history.snapshots.append((epoch, generate(generator, fixed_noise)))
+        if finished:
+            break
+    return history
