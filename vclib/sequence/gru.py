@@ -15,15 +15,9 @@ which is what lets gradients survive over many steps.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from vclib.sequence.recurrent import (
-    check_cell_input,
-    check_sequence_input,
-    register_recurrent_parameters,
-    unroll,
-)
+from vclib.sequence.recurrent import RecurrentCell, RecurrentLayer
 
 
 def gru_step(
@@ -48,57 +42,29 @@ def gru_step(
     return (1 - z) * n + z * h
 
 
-class GRUCell(nn.Module):
+class GRUCell(RecurrentCell):
     """One GRU step; loads ``nn.GRUCell``'s ``state_dict`` and computes the same values and gradients.
 
     ``forward(input, hx=None)``: input ``(B, input_size)`` or ``(input_size,)``; hx ``(B, H)`` or ``(H,)``
     (zeros if None). Returns ``h'`` with hx's shape.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        register_recurrent_parameters(self, input_size, hidden_size, num_gates=3, bias=bias)
+    num_gates = 3
 
-    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
-        x, h, unbatched = check_cell_input(input, hx, self.input_size, self.hidden_size, self.weight_ih.dtype)
-        input_gates = F.linear(x, self.weight_ih, self.bias_ih)  # (B, 3H)
-        h_next = gru_step(input_gates, h, self.weight_hh, self.bias_hh)  # (B, H)
-        return h_next[0] if unbatched else h_next
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
+    def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return gru_step(input_gates, h, self.weight_hh, self.bias_hh)
 
 
-class GRU(nn.Module):
+class GRU(RecurrentLayer):
     """A single-layer GRU; its ``state_dict`` equals ``nn.GRU(num_layers=1)``'s.
 
-    ``forward(input, hx=None)`` takes input ``(B, T, input_size)`` (``batch_first=True``, the default here),
-    ``(T, B, input_size)`` otherwise, or unbatched ``(T, input_size)``, and an optional initial state
-    ``hx`` ``(1, B, H)``. Like ``nn.GRU`` it returns ``(output, h_n)``: output holds every ``h_t``
-    (``(B, T, H)`` when batch_first) and ``h_n`` ``(1, B, H)`` is the last one.
+    Shapes as in :class:`~vclib.sequence.recurrent.RecurrentLayer`: input ``(B, T, input_size)`` when
+    ``batch_first`` (the default here; torch's default is False), ``(T, B, input_size)`` otherwise, or
+    unbatched ``(T, input_size)``; optional ``hx`` ``(1, B, H)``.
+    Returns ``(output (B, T, H), h_n (1, B, H))``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, batch_first: bool = True, bias: bool = True) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
-        register_recurrent_parameters(self, input_size, hidden_size, num_gates=3, bias=bias, suffix="_l0")
+    num_gates = 3
 
-    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        x, h0, unbatched = check_sequence_input(
-            input, hx, self.input_size, self.hidden_size, self.batch_first, self.weight_ih_l0.dtype
-        )
-        input_gates = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, 3H), all steps at once
-
-        def step(gates_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-            return gru_step(gates_t, h, self.weight_hh_l0, self.bias_hh_l0)
-
-        output, h_n = unroll(step, input_gates, h0)  # (B, T, H), (B, H)
-        if unbatched:
-            return output[0], h_n  # (T, H), (1, H)
-        if not self.batch_first:
-            output = output.transpose(0, 1)  # (T, B, H)
-        return output, h_n.unsqueeze(0)  # h_n: (1, B, H)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, batch_first={self.batch_first}"
+    def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return gru_step(input_gates, h, self.weight_hh_l0, self.bias_hh_l0)

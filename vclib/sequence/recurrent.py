@@ -9,6 +9,9 @@ A recurrent layer with ``G`` gates keeps four tensors, laid out exactly like ``t
 A vanilla RNN has one gate, a GRU three (reset, update, new). Cells name them ``weight_ih``; single-layer
 sequence modules name them ``weight_ih_l0`` like ``nn.RNN`` / ``nn.GRU``, so ``state_dict``s are
 interchangeable with torch's.
+
+:class:`RecurrentCell` and :class:`RecurrentLayer` hold the parameters, check inputs and run the loop;
+a concrete network (``rnn.py``, ``gru.py``) only says how many gates it has and what one step computes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vclib.checks import check_positive_int, check_tensor
 
@@ -63,7 +67,9 @@ def check_cell_input(
     unbatched = input.dim() == 1
     batch = input.unsqueeze(0) if unbatched else input  # (B, I)
     if batch.shape[-1] != input_size:
-        raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
+        raise ValueError(
+            f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}"
+        )
     if hx is None:
         return batch, batch.new_zeros(batch.shape[0], hidden_size), unbatched
     check_tensor(hx, "hx", ndim=input.dim(), dtype=dtype)
@@ -100,7 +106,9 @@ def check_sequence_input(
     else:
         x = input if batch_first else input.transpose(0, 1)  # (B, T, I)
     if x.shape[-1] != input_size:
-        raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
+        raise ValueError(
+            f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}"
+        )
     if x.shape[1] == 0:
         raise ValueError(f"input must have at least one time step, got shape {tuple(input.shape)}")
     if hx is None:
@@ -133,3 +141,71 @@ def unroll(step: StepFn, input_gates: torch.Tensor, h0: torch.Tensor) -> tuple[t
         h = step(input_gates[:, t], h)  # (B, H)
         outputs.append(h)
     return torch.stack(outputs, dim=1), h  # (B, T, H), (B, H)
+
+
+class RecurrentCell(nn.Module):
+    """Base of one-step cells: subclasses set ``num_gates`` and implement ``step``.
+
+    ``forward(input, hx=None)``: input ``(B, input_size)`` or ``(input_size,)``; hx ``(B, H)`` or ``(H,)``
+    (zeros if None). Returns the next hidden state with hx's shape.
+    """
+
+    num_gates: int
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        register_recurrent_parameters(self, input_size, hidden_size, self.num_gates, bias)
+
+    def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``(B, G*H)`` input projections and ``(B, H)`` state -> next state ``(B, H)``."""
+        raise NotImplementedError
+
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        x, h, unbatched = check_cell_input(input, hx, self.input_size, self.hidden_size, self.weight_ih.dtype)
+        input_gates = F.linear(x, self.weight_ih, self.bias_ih)  # (B, G*H)
+        h_next = self.step(input_gates, h)  # (B, H)
+        return h_next[0] if unbatched else h_next
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+
+
+class RecurrentLayer(nn.Module):
+    """Base of single-layer sequence modules: subclasses set ``num_gates`` and implement ``step``.
+
+    ``forward(input, hx=None)`` takes input ``(B, T, input_size)`` if ``batch_first`` (the default here),
+    ``(T, B, input_size)`` otherwise, or unbatched ``(T, input_size)``, and an optional initial state
+    ``hx`` ``(1, B, H)``. Like ``nn.GRU`` it returns ``(output, h_n)``: output holds every ``h_t``
+    (``(B, T, H)`` when batch_first) and ``h_n`` ``(1, B, H)`` is the last one.
+    """
+
+    num_gates: int
+
+    def __init__(
+        self, input_size: int, hidden_size: int, batch_first: bool = True, bias: bool = True
+    ) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
+        register_recurrent_parameters(self, input_size, hidden_size, self.num_gates, bias, suffix="_l0")
+
+    def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``(B, G*H)`` input projections and ``(B, H)`` state -> next state ``(B, H)``."""
+        raise NotImplementedError
+
+    def forward(
+        self, input: torch.Tensor, hx: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, h0, unbatched = check_sequence_input(
+            input, hx, self.input_size, self.hidden_size, self.batch_first, self.weight_ih_l0.dtype
+        )
+        input_gates = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # (B, T, G*H), all steps at once
+        output, h_n = unroll(self.step, input_gates, h0)  # (B, T, H), (B, H)
+        if unbatched:
+            return output[0], h_n  # (T, H), (1, H)
+        if not self.batch_first:
+            output = output.transpose(0, 1)  # (T, B, H)
+        return output, h_n.unsqueeze(0)  # h_n: (1, B, H)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, batch_first={self.batch_first}"
