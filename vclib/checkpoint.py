@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 LATEST = "latest.json"
@@ -105,12 +106,17 @@ def load_checkpoint(directory: str | Path, model: torch.nn.Module,
         return None
     try:
         folder = directory / json.loads(pointer.read_text())["checkpoint"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"checkpoint pointer {pointer} is corrupt: {error}") from error
+    needed = ["state.json", "model.safetensors"] + (["optimizer.safetensors"] if optimizer is not None else [])
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"checkpoint {folder} is incomplete: {', '.join(missing)} missing")
+    try:
         state = json.loads((folder / "state.json").read_text())
         model_tensors = load_file(str(folder / "model.safetensors"))
         optim_tensors = load_file(str(folder / "optimizer.safetensors")) if optimizer is not None else {}
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"checkpoint in {directory} is incomplete: {error.filename} is missing") from error
-    except (ValueError, KeyError, OSError) as error:
+    except (ValueError, KeyError, OSError, SafetensorError) as error:
         raise ValueError(f"checkpoint in {directory} is corrupt: {error}") from error
     model.load_state_dict(model_tensors)
     if optimizer is not None:

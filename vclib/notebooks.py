@@ -106,7 +106,8 @@ def execute(path: Path, mode: str, inplace: bool, timeout: int) -> NotebookResul
             index = next((i for i, c in enumerate(notebook.cells) if c.get("cell_type") == "code" and any(
                 o.get("output_type") == "error" for o in c.get("outputs", []))), None)
             where = f"cell {index}" if index is not None else "a cell"
-            error = f"{path.name}: {where} failed: {str(failure).strip().splitlines()[-1]}"
+            message = re.sub(r"\x1b\[[0-9;]*m", "", str(failure)).strip().splitlines()[-1]
+            error = f"{path.name}: {where} failed: {message}"
         seconds = time.perf_counter() - started
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     target = path if inplace else ROOT / "build" / "notebooks" / path.name

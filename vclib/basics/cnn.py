@@ -14,7 +14,7 @@ class DigitCNN(nn.Module):
     conv(3x3, pad 1) -> BN -> ReLU -> maxpool: 28 -> 14 -> 7, then dropout and two linear layers.
     """
 
-    def __init__(self, num_classes: int = 10, width: int = 32, dropout: float = 0.25) -> None:
+    def __init__(self, num_classes: int = 10, width: int = 16, dropout: float = 0.25) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),

@@ -12,11 +12,15 @@ REDUCTIONS = ("mean", "sum", "none")
 def sigmoid(z: torch.Tensor) -> torch.Tensor:
     """σ(z) = 1 / (1 + exp(-z)), computed without overflow for large |z|.
 
-    For z >= 0 it uses 1 / (1 + e^{-z}); for z < 0 the equal form e^{z} / (1 + e^{z}).
+    For z >= 0 it uses 1 / (1 + e^{-z}); for z < 0 the equal form e^{z} / (1 + e^{z}). Each branch only
+    sees the half of z it is used for, so no exponent is ever positive (nor is any gradient nan).
     """
     check_tensor(z, "z", floating=True)
-    exp_neg_abs = torch.exp(-z.abs())  # in (0, 1], never overflows
-    return torch.where(z >= 0, 1 / (1 + exp_neg_abs), exp_neg_abs / (1 + exp_neg_abs))
+    non_negative = z >= 0
+    zero = torch.zeros_like(z)
+    exp_neg = torch.exp(-torch.where(non_negative, z, zero))  # e^{-z} where z >= 0, in (0, 1]
+    exp_pos = torch.exp(torch.where(non_negative, zero, z))  # e^{z} where z < 0, in (0, 1)
+    return torch.where(non_negative, 1 / (1 + exp_neg), exp_pos / (1 + exp_pos))
 
 
 def reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:

