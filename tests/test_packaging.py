@@ -55,7 +55,8 @@ def test_notebooks_are_built_from_sources_and_stored_executed(path):
     assert source.is_file(), f"{path.name} has no source in notebooks/sources"
     stored = nbformat.read(path, as_version=4)
     expected = jupytext.read(source, fmt="py:percent")
-    assert [c.source for c in stored.cells[1:]] == [c.source for c in expected.cells], "rebuild with python -m vclib build"
+    stale = [c.source for c in stored.cells[1:]] != [c.source for c in expected.cells]
+    assert not stale, "rebuild with python -m vclib build"
     code = [c for c in stored.cells if c.cell_type == "code"]
     counts = [c.execution_count for c in code]
     assert None not in counts and counts == sorted(counts), "store outputs with python -m vclib run --inplace"

@@ -171,8 +171,8 @@ def fit(
         raise ValueError("resume=True needs a checkpoint_dir")
     rank, world = distributed_setup()
     if device is None:
-        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if world > 1 and torch.cuda.is_available() \
-            else pick_device()
+        use_local_gpu = world > 1 and torch.cuda.is_available()
+        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if use_local_gpu else pick_device()
     device = torch.device(device)
     model.to(device)
     if optimizer is None:
@@ -222,11 +222,12 @@ def fit(
         record["seconds"] = time.perf_counter() - started
         history.append(record)
         if checkpoint_dir is not None and rank == 0:
+            loader_rng = train_loader.generator.get_state().tolist() if train_loader.generator is not None else None
             extra = {
                 "history": history,
                 "rng": rng_state(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "loader_rng": train_loader.generator.get_state().tolist() if train_loader.generator is not None else None,
+                "loader_rng": loader_rng,
             }
             save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, extra)
         if world > 1:

@@ -181,9 +181,9 @@ x_train, y_train, x_test, y_test = x_all[:15], y_all[:15], x_all[15:], y_all[15:
 degrees = list(range(0, 15))
 train_errors, test_errors = [], []
 for degree in degrees:
-    weights = torch.linalg.lstsq(basics.polynomial_features(x_train, degree), y_train.unsqueeze(1)).solution
-    train_errors.append(((basics.polynomial_features(x_train, degree) @ weights).squeeze(1) - y_train).pow(2).mean().item())
-    test_errors.append(((basics.polynomial_features(x_test, degree) @ weights).squeeze(1) - y_test).pow(2).mean().item())
+    weights = torch.linalg.lstsq(basics.polynomial_features(x_train, degree), y_train.unsqueeze(1)).solution[:, 0]
+    train_errors.append((basics.polynomial_features(x_train, degree) @ weights - y_train).pow(2).mean().item())
+    test_errors.append((basics.polynomial_features(x_test, degree) @ weights - y_test).pow(2).mean().item())
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.semilogy(degrees, train_errors, "o-", label="train")
@@ -243,7 +243,7 @@ x_pair_test, y_pair_test = two_digits(test_set, 3, 5)
 weights = torch.zeros(784, requires_grad=True)
 bias = torch.zeros(1, requires_grad=True)
 logistic_losses = []
-for step in range(300):
+for _ in range(300):
     loss = basics.binary_cross_entropy_with_logits(x_pair_train @ weights + bias, y_pair_train)
     weights.grad, bias.grad = torch.autograd.grad(loss, [weights, bias])
     with torch.no_grad():
@@ -338,7 +338,8 @@ cnn = basics.DigitCNN()
 print(f"parameters: {sum(p.numel() for p in cnn.parameters()):,}")
 cnn_epochs = cfg.pick(8, 15)
 cnn_optimizer = torch.optim.Adam(cnn.parameters(), lr=2e-3)
-cnn_scheduler = torch.optim.lr_scheduler.OneCycleLR(cnn_optimizer, max_lr=5e-3, total_steps=cnn_epochs * len(train_loader))
+cnn_scheduler = torch.optim.lr_scheduler.OneCycleLR(cnn_optimizer, max_lr=5e-3,
+                                                    total_steps=cnn_epochs * len(train_loader))
 cnn_history = train.fit(cnn, train_loader, epochs=cnn_epochs, optimizer=cnn_optimizer, scheduler=cnn_scheduler,
                         scheduler_step="batch", val_loader=test_loader, metrics={"accuracy": metrics.accuracy},
                         device=cfg.device, desc="cnn")
@@ -419,7 +420,8 @@ import matplotlib.cbook
 
 photo = plt.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))  # (512, 600, 3) uint8
 photo = torch.from_numpy(photo.copy()).permute(2, 0, 1).float() / 255  # (3, H, W)
-photo = F.interpolate(photo[None, :, :480, 60:540], size=(224, 224), mode="bilinear", antialias=True)  # (1, 3, 224, 224)
+photo = photo[None, :, :480, 60:540]  # (1, 3, 480, 480): a square crop
+photo = F.interpolate(photo, size=(224, 224), mode="bilinear", antialias=True).clamp(0, 1)  # (1, 3, 224, 224)
 patch_size = 32
 patches = transformer.patchify(photo, patch_size)  # (1, 49, 3*32*32)
 print("image", tuple(photo.shape), "-> patches", tuple(patches.shape))
@@ -433,7 +435,8 @@ ax.set_yticks(range(0, 225, patch_size))
 ax.grid(True, color="white", linewidth=1.5, alpha=1)
 ax.set_title("224×224 image, P = 32")
 for index in range(grid_side * grid_side):
-    sub = fig.add_subplot(grid_side, 2 * grid_side, (index // grid_side) * 2 * grid_side + grid_side + index % grid_side + 1)
+    row, col = divmod(index, grid_side)
+    sub = fig.add_subplot(grid_side, 2 * grid_side, row * 2 * grid_side + grid_side + col + 1)
     sub.imshow(patches[0, index].reshape(3, patch_size, patch_size).permute(1, 2, 0))
     sub.axis("off")
 fig.suptitle("left: the image; right: its 49 patch tokens in sequence order (row-major)")
