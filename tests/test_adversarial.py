@@ -308,3 +308,21 @@ def test_pgd_matches_torchattacks(random_start: bool, targeted: bool) -> None:
                  random_start=random_start, targeted=targeted)
     torch.testing.assert_close(actual, expected)
     assert model.training
+
+
+def test_attack_grid_figure_and_widget() -> None:
+    from vclib.adversarial import explorer
+
+    model, images, labels = linear_digits()
+    model = nn.Sequential(nn.Upsample(size=(6, 6)), model)  # any (B, 1, H, W) classifier
+    figure = explorer.draw_attack_grid(model, images[:4], labels[:4], eps=0.25, attack="FGSM")
+    assert len(figure.axes) == 12  # clean, perturbation, adversarial for 4 images
+    perturbation = torch.as_tensor(figure.axes[4].images[0].get_array())
+    assert perturbation.min() >= 0 and perturbation.max() <= 1  # magnified into the grey range
+    adversarial_titles = [ax.get_title() for ax in figure.axes[8:]]
+    expected = model(fgsm(model, images[:4], labels[:4], 0.25)).argmax(1)
+    assert adversarial_titles == [f"pred {int(p)}" for p in expected]
+    assert len(explorer.draw_attack_grid(model, images[:3], labels[:3], eps=0.0).axes) == 9
+    with pytest.raises(ValueError, match="attack must be one of"):
+        explorer.draw_attack_grid(model, images[:2], labels[:2], eps=0.1, attack="CW")
+    explorer.attack_explorer(model, images[:2], labels[:2])

@@ -145,3 +145,32 @@ def test_train_gan_max_steps_and_loss_choice() -> None:
     assert all(record["g_loss"] <= 0 for record in history.steps)  # log(1 - D) is never positive
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         train_gan(generator, discriminator, loader, epochs=0)
+
+
+def test_history_series_averages_chunks_of_steps() -> None:
+    from vclib.generative import GANHistory
+
+    history = GANHistory(steps=[{"step": i + 1, "d_loss": float(i)} for i in range(7)])
+    assert history.series("d_loss") == [0, 1, 2, 3, 4, 5, 6]
+    assert history.series("d_loss", window=3) == [1.0, 4.0]  # the partial chunk (step 7) is dropped
+    with pytest.raises(ValueError, match="key must be one of"):
+        history.series("g_grad")
+    with pytest.raises(ValueError, match="window must be an int >= 1"):
+        history.series("d_loss", window=0)
+
+
+def test_interpolation_path_figure_and_widget() -> None:
+    from vclib.generative import explorers
+
+    start, end = torch.zeros(4), torch.ones(4)
+    path = explorers.interpolate(start, end, steps=5)
+    torch.testing.assert_close(path[:, 0], torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
+    torch.testing.assert_close(path[0], start)
+    torch.testing.assert_close(path[-1], end)
+    with pytest.raises(ValueError, match=r"z_end must have shape \(4,\) like z_start, got \(3,\)"):
+        explorers.interpolate(start, torch.ones(3), steps=5)
+    with pytest.raises(ValueError, match="steps must be an int >= 2, got 1"):
+        explorers.interpolate(start, end, steps=1)
+    generator = Generator(latent_dim=4, width=4).eval()
+    assert len(explorers.draw_interpolation(generator, start, end, steps=6).axes) == 6
+    explorers.interpolation_widget(generator, torch.randn(3, 4))

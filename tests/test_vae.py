@@ -206,3 +206,20 @@ def test_training_with_the_objective_lowers_the_loss() -> None:
     assert losses[-1] < 0.5 * losses[0]
     with pytest.raises(ValueError, match="beta must be a non-negative number"):
         beta_vae_objective(-0.5)
+
+
+def test_latent_traversal_figure_and_widget() -> None:
+    from vclib.generative import explorers
+
+    model = ConvVAE(latent_dim=3, width=4).eval()
+    figure = explorers.draw_latent_traversal(model.decode, torch.zeros(3), values=(-1, 0, 1))
+    axes = figure.axes
+    assert len(axes) == 9  # 3 dimensions x 3 values
+    middle_image = axes[1].images[0].get_array()  # z[0] = 0, i.e. the base code
+    with torch.no_grad():
+        expected = model.decode(torch.zeros(1, 3))[0, 0]
+    assert torch.allclose(torch.as_tensor(middle_image), expected)
+    assert len(explorers.draw_latent_traversal(model.decode, torch.zeros(3), dims=[2]).axes) == 5
+    with pytest.raises(ValueError, match="base must have 1 dimensions"):
+        explorers.draw_latent_traversal(model.decode, torch.zeros(1, 3))
+    explorers.latent_traversal_widget(model.decode, 3)  # builds the sliders and draws once

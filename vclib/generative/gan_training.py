@@ -32,9 +32,15 @@ class GANHistory:
     steps: list[dict[str, float]] = field(default_factory=list)
     snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
-    def series(self, key: str) -> list[float]:
-        """One recorded quantity over all steps."""
-        return [record[key] for record in self.steps]
+    def series(self, key: str, window: int = 1) -> list[float]:
+        """One recorded quantity over all steps, averaged over consecutive chunks of ``window`` steps
+        (a trailing partial chunk is dropped)."""
+        check_positive_int(window, "window")
+        if self.steps and key not in self.steps[0]:
+            raise ValueError(f"key must be one of {list(self.steps[0])}, got {key!r}")
+        values = torch.tensor([record[key] for record in self.steps], dtype=torch.float64)  # (steps,)
+        chunks = values[: len(values) // window * window].view(-1, window)  # (steps // window, window)
+        return chunks.mean(dim=1).tolist()
 
 
 @torch.no_grad()
