@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.vclib-installed
-NBVAL := --nbval-lax --sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
+NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
 
 .PHONY: install run test unit nbval lint lab notebooks clean
 

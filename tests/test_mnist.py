@@ -94,3 +94,41 @@ def test_make_loader_is_reproducible():
     assert first == second and first != [list(range(i, i + 5)) for i in range(0, 20, 5)]
     with pytest.raises(ValueError, match="batch_size"):
         make_loader(data, 0)
+
+
+def _tar_with(path, name, data=b"x", symlink_to=None):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        if symlink_to is not None:
+            info.type, info.linkname = tarfile.SYMTYPE, symlink_to
+            tar.addfile(info)
+        else:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_safe_extract_accepts_plain_archives_and_refuses_escapes(tmp_path):
+    from vclib.data.sources import safe_extract
+
+    good = tmp_path / "good.tar.gz"
+    _tar_with(good, "cifar-10-batches-py/data_batch_1", b"payload")
+    safe_extract(good, tmp_path / "out")
+    assert (tmp_path / "out" / "cifar-10-batches-py" / "data_batch_1").read_bytes() == b"payload"
+    absolute = tmp_path / "absolute.tar.gz"
+    _tar_with(absolute, "/tmp/vclib-absolute-member.txt")
+    safe_extract(absolute, tmp_path / "out1")  # the leading slash is stripped: it lands inside out1
+    assert (tmp_path / "out1" / "tmp" / "vclib-absolute-member.txt").is_file()
+    for name, link in (("../escape.txt", None), ("link", "/etc/passwd")):
+        bad = tmp_path / "bad.tar.gz"
+        _tar_with(bad, name, symlink_to=link)
+        with pytest.raises(ValueError, match="unsafe member|outside the destination|link"):
+            safe_extract(bad, tmp_path / "out2")
+    assert not (tmp_path / "escape.txt").exists()
+    (tmp_path / "corrupt.tar.gz").write_bytes(b"not a tar file")
+    with pytest.raises(ValueError, match="corrupt"):
+        safe_extract(tmp_path / "corrupt.tar.gz", tmp_path / "out3")
+    with pytest.raises(FileNotFoundError, match="missing.tar"):
+        safe_extract(tmp_path / "missing.tar", tmp_path)

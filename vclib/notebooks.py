@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
