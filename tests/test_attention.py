@@ -108,9 +108,7 @@ def test_sdpa_dropout_zeroes_weights_in_training():
     torch.manual_seed(0)
     dropped = scaled_dot_product_attention(q, k, torch.eye(7, **f64).expand(64, 7, 7), dropout_p=0.5)
     assert 0.35 < (dropped == 0).double().mean() < 0.65  # about half the weights dropped
-    assert torch.equal(
-        scaled_dot_product_attention(q, k, v, dropout_p=0.0), scaled_dot_product_attention(q, k, v)
-    )
+    assert torch.equal(scaled_dot_product_attention(q, k, v, dropout_p=0.0), scaled_dot_product_attention(q, k, v))
 
 
 @pytest.mark.parametrize(
@@ -161,9 +159,7 @@ def test_mha_state_dict_layout_equals_torch(bias):
         MultiHeadAttention(12, 3, bias=bias),
         nn.MultiheadAttention(12, 3, bias=bias, batch_first=True),
     )
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {
-        k: v.shape for k, v in reference.state_dict().items()
-    }
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
     reference.load_state_dict(ours.state_dict())
 
 
@@ -226,9 +222,7 @@ def test_mha_attention_masks_equal_torch(mask_kind):
         allowed = causal_mask(4, 5)
         mask_ours, mask_ref = allowed, ~allowed
     out_ours, _ = ours(query, key, key, key_padding_mask=padding_ours, attn_mask=mask_ours)
-    out_ref, _ = reference(
-        query, key, key, key_padding_mask=padding_ref, attn_mask=mask_ref, need_weights=False
-    )
+    out_ref, _ = reference(query, key, key, key_padding_mask=padding_ref, attn_mask=mask_ref, need_weights=False)
     assert_same_values_and_grads(out_ours, out_ref, (query, key))
 
 
@@ -345,9 +339,7 @@ def test_block_padding_mask_equals_torch():
     ours, reference = block_twins()
     x = torch.randn(2, 6, 8, **f64, requires_grad=True)
     real = torch.tensor([[1] * 6, [1] * 3 + [0] * 3], dtype=torch.bool)
-    assert_same_values_and_grads(
-        ours(x, key_padding_mask=real)[0], reference(x, src_key_padding_mask=~real), (x,)
-    )
+    assert_same_values_and_grads(ours(x, key_padding_mask=real)[0], reference(x, src_key_padding_mask=~real), (x,))
 
 
 def test_block_with_dropout_equals_torch_in_eval_mode():

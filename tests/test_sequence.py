@@ -40,9 +40,7 @@ def grads(outputs, inputs, upstream):
 @pytest.mark.parametrize("bias", [True, False])
 def test_state_dict_layout_equals_torch(ours_cls, torch_cls, extra, bias):
     ours, reference = ours_cls(3, 5, bias=bias, **extra), torch_cls(3, 5, bias=bias, **extra)
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {
-        k: v.shape for k, v in reference.state_dict().items()
-    }
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
     reference.load_state_dict(ours.state_dict())  # and the other way round
 
 
@@ -57,9 +55,7 @@ def test_cell_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch
     upstream = torch.randn_like(out_ref)
     wrt_ours = [x, *([hx] if with_hx else []), *ours.parameters()]
     wrt_ref = [x, *([hx] if with_hx else []), *reference.parameters()]
-    for g_ours, g_ref in zip(
-        grads(out_ours, wrt_ours, upstream), grads(out_ref, wrt_ref, upstream), strict=True
-    ):
+    for g_ours, g_ref in zip(grads(out_ours, wrt_ours, upstream), grads(out_ref, wrt_ref, upstream), strict=True):
         torch.testing.assert_close(g_ours, g_ref, **ATOL)
 
 
@@ -68,9 +64,7 @@ def test_cell_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch
     "batch,length,batch_first,with_hx",
     [(4, 7, True, True), (3, 1, True, False), (1, 5, True, True), (1, 1, False, True), (2, 6, False, False)],
 )
-def test_layer_values_and_gradients_equal_torch(
-    ours_cls, torch_cls, extra, batch, length, batch_first, with_hx
-):
+def test_layer_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx):
     ours, reference = twins(ours_cls, torch_cls, 6, 5, batch_first=batch_first, **extra)
     shape = (batch, length, 6) if batch_first else (length, batch, 6)
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
@@ -209,9 +203,7 @@ def test_recall_sequences_layout():
 
 def test_sequence_loss_and_accuracy():
     logits, targets = torch.randn(4, 3, 5), torch.randint(0, 5, (4, 3))
-    manual = torch.stack(
-        [F.cross_entropy(logits[b, t], targets[b, t]) for b in range(4) for t in range(3)]
-    ).mean()
+    manual = torch.stack([F.cross_entropy(logits[b, t], targets[b, t]) for b in range(4) for t in range(3)]).mean()
     torch.testing.assert_close(sequence_cross_entropy(logits, targets), manual)
     logits = F.one_hot(targets, 5).float()
     logits[0, 2] = F.one_hot((targets[0, 2] + 1) % 5, 5).float()  # one mistake at step 2

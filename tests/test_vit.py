@@ -140,9 +140,7 @@ def test_attention_rollout_by_hand():
     torch.testing.assert_close(attention_rollout([uniform])[0], first)
     swap = torch.tensor([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]).expand(1, 2, 3, 3)  # tokens 0 and 1 swap
     second = (swap[0, 0] + torch.eye(3)) / torch.tensor([[2.0], [2], [2]])
-    torch.testing.assert_close(
-        attention_rollout([uniform, swap])[0], second @ first
-    )  # later block on the left
+    torch.testing.assert_close(attention_rollout([uniform, swap])[0], second @ first)  # later block on the left
     identity = torch.eye(3).expand(2, 4, 3, 3)
     torch.testing.assert_close(attention_rollout([identity, identity]), torch.eye(3).expand(2, 3, 3))
 

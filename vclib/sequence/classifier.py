@@ -71,9 +71,7 @@ class GRUImageClassifier(nn.Module):
         check_tensor(images, "images", ndim=4, floating=True)
         expected = (self.in_channels, self.image_size, self.image_size)
         if tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"images must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
-            )
+            raise ValueError(f"images must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
         return image_rows(images) if self.tokens == "rows" else patchify(images, self.patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

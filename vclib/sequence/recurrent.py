@@ -67,9 +67,7 @@ def check_cell_input(
     unbatched = input.dim() == 1
     batch = input.unsqueeze(0) if unbatched else input  # (B, I)
     if batch.shape[-1] != input_size:
-        raise ValueError(
-            f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
     if hx is None:
         return batch, batch.new_zeros(batch.shape[0], hidden_size), unbatched
     check_tensor(hx, "hx", ndim=input.dim(), dtype=dtype)
@@ -106,9 +104,7 @@ def check_sequence_input(
     else:
         x = input if batch_first else input.transpose(0, 1)  # (B, T, I)
     if x.shape[-1] != input_size:
-        raise ValueError(
-            f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
     if x.shape[1] == 0:
         raise ValueError(f"input must have at least one time step, got shape {tuple(input.shape)}")
     if hx is None:
@@ -182,9 +178,7 @@ class RecurrentLayer(nn.Module):
 
     num_gates: int
 
-    def __init__(
-        self, input_size: int, hidden_size: int, batch_first: bool = True, bias: bool = True
-    ) -> None:
+    def __init__(self, input_size: int, hidden_size: int, batch_first: bool = True, bias: bool = True) -> None:
         super().__init__()
         self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
         register_recurrent_parameters(self, input_size, hidden_size, self.num_gates, bias, suffix="_l0")
@@ -193,9 +187,7 @@ class RecurrentLayer(nn.Module):
         """``(B, G*H)`` input projections and ``(B, H)`` state -> next state ``(B, H)``."""
         raise NotImplementedError
 
-    def forward(
-        self, input: torch.Tensor, hx: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x, h0, unbatched = check_sequence_input(
             input, hx, self.input_size, self.hidden_size, self.batch_first, self.weight_ih_l0.dtype
         )

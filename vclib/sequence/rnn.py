@@ -48,9 +48,7 @@ class RNNCell(RecurrentCell):
 
     num_gates = 1
 
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
-    ) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh") -> None:
         check_choice(nonlinearity, "nonlinearity", tuple(NONLINEARITIES))
         super().__init__(input_size, hidden_size, bias)
         self.nonlinearity = nonlinearity

@@ -28,9 +28,7 @@ from torch.nn import functional as F
 from vclib.checks import check_positive_int, check_tensor
 
 
-def causal_mask(
-    query_length: int, key_length: int | None = None, device: torch.device | None = None
-) -> torch.Tensor:
+def causal_mask(query_length: int, key_length: int | None = None, device: torch.device | None = None) -> torch.Tensor:
     """Boolean ``(L, S)`` mask, True on and below the diagonal: query ``i`` attends to keys ``0 .. i``.
 
     It equals ``is_causal=True`` in ``F.scaled_dot_product_attention`` (aligned to the top-left corner).
@@ -42,9 +40,7 @@ def causal_mask(
 
 def _check_mask_dtype(mask: torch.Tensor, name: str, dtype: torch.dtype) -> None:
     if mask.dtype != torch.bool and mask.dtype != dtype:
-        raise ValueError(
-            f"{name} must be boolean (True = attend) or have the inputs' dtype {dtype}, got {mask.dtype}"
-        )
+        raise ValueError(f"{name} must be boolean (True = attend) or have the inputs' dtype {dtype}, got {mask.dtype}")
 
 
 def _check_mask(mask: torch.Tensor, name: str, scores_shape: torch.Size, dtype: torch.dtype) -> None:
@@ -54,9 +50,7 @@ def _check_mask(mask: torch.Tensor, name: str, scores_shape: torch.Size, dtype: 
     except RuntimeError:
         broadcast = None
     if broadcast != scores_shape:
-        raise ValueError(
-            f"{name} must broadcast to the scores' shape {tuple(scores_shape)}, got {tuple(mask.shape)}"
-        )
+        raise ValueError(f"{name} must broadcast to the scores' shape {tuple(scores_shape)}, got {tuple(mask.shape)}")
 
 
 def scaled_dot_product_attention(
@@ -123,14 +117,10 @@ def merge_masks(
     """
     masks = []
     if key_padding_mask is not None:
-        _check_mask_dtype(
-            check_tensor(key_padding_mask, "key_padding_mask", ndim=2), "key_padding_mask", dtype
-        )
+        _check_mask_dtype(check_tensor(key_padding_mask, "key_padding_mask", ndim=2), "key_padding_mask", dtype)
         if key_padding_mask.shape != (batch_size, key_length):
             expected = (batch_size, key_length)
-            raise ValueError(
-                f"key_padding_mask must have shape {expected}, got {tuple(key_padding_mask.shape)}"
-            )
+            raise ValueError(f"key_padding_mask must have shape {expected}, got {tuple(key_padding_mask.shape)}")
         masks.append(key_padding_mask[:, None, None, :])  # (B, 1, 1, S)
     if attn_mask is not None:
         _check_mask_dtype(check_tensor(attn_mask, "attn_mask", ndim=(2, 3, 4)), "attn_mask", dtype)
@@ -180,9 +170,7 @@ class MultiHeadAttention(nn.Module):
         check_positive_int(embed_dim, "embed_dim")
         check_positive_int(num_heads, "num_heads")
         if embed_dim % num_heads != 0:
-            raise ValueError(
-                f"embed_dim must be divisible by num_heads={num_heads}, got embed_dim={embed_dim}"
-            )
+            raise ValueError(f"embed_dim must be divisible by num_heads={num_heads}, got embed_dim={embed_dim}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
@@ -233,13 +221,9 @@ class MultiHeadAttention(nn.Module):
         batch, query_length, _ = query.shape
         for name, x in (("query", query), ("key", key), ("value", value)):
             if x.shape[0] != batch or x.shape[-1] != self.embed_dim:
-                raise ValueError(
-                    f"{name} must have shape ({batch}, length, {self.embed_dim}), got {tuple(x.shape)}"
-                )
+                raise ValueError(f"{name} must have shape ({batch}, length, {self.embed_dim}), got {tuple(x.shape)}")
         if key.shape != value.shape:
-            raise ValueError(
-                f"key and value must have the same shape, got {tuple(key.shape)} and {tuple(value.shape)}"
-            )
+            raise ValueError(f"key and value must have the same shape, got {tuple(key.shape)} and {tuple(value.shape)}")
         key_length = key.shape[1]
         mask = merge_masks(
             key_padding_mask, attn_mask, batch, self.num_heads, query_length, key_length, query.dtype
@@ -247,14 +231,10 @@ class MultiHeadAttention(nn.Module):
         q, k, v = (self._split_heads(x) for x in self._project(query, key, value))  # (B, H, L|S, D)
         dropout_p = self.dropout if self.training else 0.0
         if self.fused and not need_weights:
-            heads = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout_p
-            )  # (B, H, L, D)
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (B, H, L, D)
             weights = None
         else:
-            heads, weights = scaled_dot_product_attention(
-                q, k, v, mask, return_weights=True, dropout_p=dropout_p
-            )
+            heads, weights = scaled_dot_product_attention(q, k, v, mask, return_weights=True, dropout_p=dropout_p)
         merged = heads.transpose(1, 2).reshape(batch, query_length, self.embed_dim)  # (B, L, H * D)
         return self.out_proj(merged), (weights if need_weights else None)
 
@@ -291,9 +271,7 @@ class TransformerEncoderBlock(nn.Module):
         super().__init__()
         hidden = int(round(mlp_ratio * embed_dim))
         if mlp_ratio <= 0 or hidden < 1:
-            raise ValueError(
-                f"mlp_ratio must be positive and give at least one hidden unit, got {mlp_ratio!r}"
-            )
+            raise ValueError(f"mlp_ratio must be positive and give at least one hidden unit, got {mlp_ratio!r}")
         self.embed_dim = embed_dim
         # Registered in torch's order, so parameters() lines up too (optimizer state_dicts carry over).
         self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, fused=fused)

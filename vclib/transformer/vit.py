@@ -48,9 +48,7 @@ class PatchEmbedding(nn.Module):
         check_tensor(images, "images", ndim=4, dtype=self.proj.weight.dtype)
         expected = (self.in_channels, self.image_size, self.image_size)
         if tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"images must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
-            )
+            raise ValueError(f"images must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
         grid = self.proj(images)  # (B, E, H/P, W/P)
         return grid.flatten(2).transpose(1, 2)  # (B, N, E)
 
@@ -121,9 +119,7 @@ class VisionTransformer(nn.Module):
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
         else:
             fixed = sincos_position_embedding(self.patch_embed.grid_size, embed_dim)  # (N, E)
-            fixed = torch.cat([torch.zeros(1, embed_dim), fixed]).unsqueeze(
-                0
-            )  # (1, 1 + N, E), class token: 0
+            fixed = torch.cat([torch.zeros(1, embed_dim), fixed]).unsqueeze(0)  # (1, 1 + N, E), class token: 0
             self.register_buffer("pos_embed", fixed, persistent=False)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
@@ -181,8 +177,7 @@ def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
         check_tensor(weights, f"attentions[{index}]", ndim=4, dtype=first.dtype)
         if weights.shape[0] != batch or weights.shape[2:] != (tokens, tokens):
             raise ValueError(
-                f"attentions[{index}] must have shape ({batch}, heads, {tokens}, {tokens}), "
-                f"got {tuple(weights.shape)}"
+                f"attentions[{index}] must have shape ({batch}, heads, {tokens}, {tokens}), got {tuple(weights.shape)}"
             )
         mixed = weights.mean(dim=1) + identity  # (B, N, N): heads averaged, plus the residual path
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)
