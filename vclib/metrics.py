@@ -23,7 +23,9 @@ def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     predictions = _as_predictions(outputs)
     check_tensor(targets, "targets", ndim=1)
     if predictions.shape[0] != targets.shape[0]:
-        raise ValueError(f"outputs and targets must have the same length, got {predictions.shape[0]} and {targets.shape[0]}")
+        raise ValueError(
+            f"outputs and targets must have the same length, got {predictions.shape[0]} and {targets.shape[0]}"
+        )
     if targets.numel() == 0:
         raise ValueError("targets must not be empty")
     return (predictions == targets).float().mean().item()
@@ -41,7 +43,9 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_class
     predictions = _as_predictions(predictions).long()
     targets = check_tensor(targets, "targets", ndim=1).long()
     if predictions.shape != targets.shape:
-        raise ValueError(f"predictions and targets must have the same length, got {predictions.shape[0]} and {targets.shape[0]}")
+        raise ValueError(
+            f"predictions and targets must have the same length, got {predictions.shape[0]} and {targets.shape[0]}"
+        )
     for name, labels in (("predictions", predictions), ("targets", targets)):
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f"{name} must lie in [0, {num_classes - 1}], got [{labels.min()}, {labels.max()}]")
@@ -55,8 +59,9 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_class
 # against multi-hot labels (N, C) in {0, 1}.
 
 
-def _check_multilabel(scores: torch.Tensor, labels: torch.Tensor) -> None:
-    """Check ``scores (N, C)`` finite floats and ``labels (N, C)`` with every entry 0 or 1."""
+def _check_multilabel(scores: torch.Tensor, labels: torch.Tensor) -> int:
+    """Check ``scores (N, C)`` finite floats and ``labels (N, C)`` with every entry 0 or 1; return the
+    number of positive labels. No full-size float temporaries: this runs on 100,000 x 3,862 inputs."""
     check_tensor(scores, "scores", ndim=2, floating=True)
     check_tensor(labels, "labels", ndim=2)
     if labels.shape != scores.shape:
@@ -67,13 +72,16 @@ def _check_multilabel(scores: torch.Tensor, labels: torch.Tensor) -> None:
     low, high = torch.aminmax(scores)  # max and min propagate NaN
     if not (torch.isfinite(low) and torch.isfinite(high)):
         raise ValueError(f"scores must be finite, got values in [{low.item()}, {high.item()}]")
+    num_positives = int(torch.count_nonzero(labels))
     if labels.dtype == torch.bool:
-        return
+        return num_positives
     low, high = torch.aminmax(labels)
-    # In [0, 1], the nonzero entries are all exactly 1 when they sum to their count.
-    if low < 0 or high > 1 or labels.sum(dtype=torch.float64) != torch.count_nonzero(labels):
+    # Within [0, 1], integers are 0 or 1; floats also need every nonzero entry to be exactly 1.
+    fractional = labels.is_floating_point() and int(torch.count_nonzero(labels == 1)) != num_positives
+    if low < 0 or high > 1 or fractional:
         raise ValueError(f"labels must be 0 or 1 (multi-hot), got values in [{low.item()}, {high.item()}] "
                          "that are not all 0 or 1")
+    return num_positives
 
 
 def gap(scores: torch.Tensor, labels: torch.Tensor, top_k: int = 20) -> float:
@@ -95,11 +103,10 @@ def gap(scores: torch.Tensor, labels: torch.Tensor, top_k: int = 20) -> float:
     Returns:
         GAP in [0, 1]; 0 when ``labels`` has no positive.
     """
-    _check_multilabel(scores, labels)
+    num_positives = _check_multilabel(scores, labels)
     check_positive_int(top_k, "top_k")
     if top_k > scores.shape[1]:
         raise ValueError(f"top_k must be at most the number of classes {scores.shape[1]}, got {top_k}")
-    num_positives = torch.count_nonzero(labels).item()
     if num_positives == 0:
         return 0.0
     top_scores, top_classes = scores.topk(top_k, dim=1)  # (N, k) each
