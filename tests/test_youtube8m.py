@@ -304,11 +304,11 @@ class ShardServer(BaseHTTPRequestHandler):
                 self.send_error(416)
                 return
             status = 206
+        self.server.sent += len(body) - start  # counted before sending: the client may check right after
         self.send_response(status)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         self.wfile.write(body[start:])
-        self.server.sent += len(body) - start
 
     def log_message(self, *args):
         pass

@@ -171,17 +171,20 @@ class YouTube8M(IterableDataset):
 
     With DataLoader workers, worker ``w`` of ``W`` reads shards ``w, w + W, ...``: every record is read
     exactly once. ``shuffle=True`` shuffles each worker's shard order and the records within each shard,
-    differently in every epoch (driven by torch's seeded generator).
+    differently in every epoch (driven by torch's seeded generator). ``source`` records where the shards
+    came from (``"real"`` or ``"embedded"``), so that another split can be loaded from the same source.
     """
 
     def __init__(self, files: str | Path | Sequence[str | Path], num_classes: int = NUM_CLASSES,
-                 modality: str = "both", shuffle: bool = False) -> None:
+                 modality: str = "both", shuffle: bool = False, source: str = "real") -> None:
         check_positive_int(num_classes, "num_classes")
         check_choice(modality, "modality", MODALITIES)
+        check_choice(source, "source", ("real", "embedded"))
         self.files = resolve_shards(files)
         self.num_classes = num_classes
         self.modality = modality
         self.shuffle = shuffle
+        self.source = source
 
     def _worker_files(self) -> list[Path]:
         worker = get_worker_info()
@@ -271,9 +274,9 @@ class SyntheticConfig:
     co-occur. Each class has a prototype in both modalities, strong in one of them (vision classes,
     audio classes) or moderate in both. A video's features are the sum of its labels' prototypes plus
     noise. A strong class's prototype is ``3 * signal`` long, a weak one ``0.3 * signal``, and the noise
-    vector is about 1 long, spread over all dimensions. Some classes come in two "looks" that are mirror images around the average
-    video: no single hyperplane separates both looks from the rest, which is what a mixture of experts
-    is for.
+    vector is about 1 long, spread over all dimensions. Some classes come in two "looks" that are mirror
+    images around the average video: no single hyperplane separates both looks from the rest, which is
+    what a mixture of experts is for.
     """
 
     num_classes: int = 100
@@ -556,6 +559,8 @@ def load_youtube8m(split: str = "train", source: str = "auto", data_dir: str | P
                    synthetic: SyntheticConfig | None = None) -> YouTube8M:
     """A streaming :class:`YouTube8M` dataset over real or synthetic shards; prints which, in one line.
 
+    Load the validation split with ``source=train.source`` so that both splits come from the same place.
+
     Args:
         split: ``"train"``, ``"validate"`` or ``"test"``.
         source: ``"real"`` (shards in ``<data_dir>/youtube8m/<split>``, 3,862 classes), ``"embedded"``
@@ -575,11 +580,10 @@ def load_youtube8m(split: str = "train", source: str = "auto", data_dir: str | P
                                 f"with vclib.data.youtube8m.download({split!r}, num_shards=...) or copy "
                                 "them there")
     if real and source != "embedded":
-        if source == "auto":
-            announce("YouTube-8M", "real", f"{len(real)} {split} shards in {folder}, {NUM_CLASSES:,} classes")
-        return YouTube8M(real, NUM_CLASSES, modality, shuffle)
+        announce("YouTube-8M", "real", f"{len(real)} {split} shards in {folder}, {NUM_CLASSES:,} classes")
+        return YouTube8M(real, NUM_CLASSES, modality, shuffle, source="real")
     config = synthetic or SyntheticConfig()
     files = write_synthetic_shards(split, config, data_dir)
     announce("YouTube-8M", "embedded", f"synthetic shards in the real format, {config.num_classes} classes, "
              f"{config.videos(split):,} {split} videos")
-    return YouTube8M(files, config.num_classes, modality, shuffle)
+    return YouTube8M(files, config.num_classes, modality, shuffle, source="embedded")
