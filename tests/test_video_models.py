@@ -118,3 +118,21 @@ def test_each_model_trains_with_fit_on_streamed_shards(tmp_path, name, modality)
                   optimizer=torch.optim.Adam(model.parameters(), lr=3e-3), progress_bar=False)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_gap"] > history[0]["val_gap"] - 0.05 and history[-1]["val_gap"] > 0.3
+
+
+def test_prediction_drawing_marks_true_labels_and_lists_missed_ones():
+    import matplotlib.pyplot as plt
+
+    from vclib.video.browser import HIT, MISS, draw_predictions, prediction_browser
+
+    scores = torch.tensor([3.0, 2.0, 1.0, -1.0, -2.0])
+    labels = torch.tensor([0, 1, 0, 0, 1])
+    fig, ax = plt.subplots()
+    draw_predictions(ax, scores, labels, "v", top_k=3)
+    colours = [bar.get_facecolor() for bar in ax.patches]
+    assert colours == [plt.matplotlib.colors.to_rgba(c) for c in (MISS, HIT, MISS)]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["class 0", "class 1", "class 2"]
+    assert "1/2 labels in top 3" in ax.get_title()
+    assert any("class 4" in text.get_text() for text in ax.texts)
+    with pytest.raises(ValueError, match="same videos"):
+        prediction_browser(torch.randn(3, 5), torch.zeros(3, 5), ["a", "b"])

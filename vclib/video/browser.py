@@ -44,7 +44,7 @@ def draw_predictions(ax: Axes, scores: torch.Tensor, labels: torch.Tensor, title
     names = [_class_name(int(c), class_names) for c in top.indices]
     colours = [HIT if truth[c] else MISS for c in top.indices]
     rows = range(len(names))
-    ax.barh(rows, top.values, color=colours)
+    ax.barh(rows, top.values.numpy(), color=colours)
     ax.set_yticks(rows, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
