@@ -71,6 +71,8 @@ def _check_record(features: Mapping[str, Any], where: str) -> Record:
     record: Record = {"id": video_id, "labels": [int(label) for label in labels]}
     for name, dim in (("mean_rgb", RGB_DIM), ("mean_audio", AUDIO_DIM)):
         values = features[name]
+        if isinstance(values, (list, tuple)):
+            values = np.asarray(values)
         is_array = isinstance(values, np.ndarray)
         if not is_array or not np.issubdtype(values.dtype, np.floating) or values.shape != (dim,):
             shape = values.shape if is_array else type(values).__name__
