@@ -49,27 +49,37 @@ def crc32c(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def crc32c_many(chunks: Sequence[bytes]) -> np.ndarray:
+def _crc32c_side_by_side(chunks: Sequence[bytes]) -> np.ndarray:
+    """CRC-32C of byte strings sorted longest first, run side by side one byte column at a time."""
+    lengths = np.array([len(chunk) for chunk in chunks], dtype=np.int64)  # (R,), non-increasing
+    columns = np.zeros((int(lengths[0]), len(chunks)), dtype=np.uint8)  # (L, R): one column per string
+    for column, chunk in enumerate(chunks):
+        columns[: len(chunk), column] = np.frombuffer(chunk, dtype=np.uint8)
+    # running[j]: how many strings are longer than j bytes, i.e. still need byte j (a prefix, as sorted)
+    running = np.searchsorted(-lengths, -np.arange(columns.shape[0]), side="left")  # (L,)
+    crc = np.full(len(chunks), 0xFFFFFFFF, dtype=np.uint32)  # (R,)
+    for j, count in enumerate(running):
+        active = crc[:count]
+        crc[:count] = CRC32C_TABLE[(active ^ columns[j, :count]) & 0xFF] ^ (active >> 8)
+    return crc ^ np.uint32(0xFFFFFFFF)
+
+
+def crc32c_many(chunks: Sequence[bytes], batch_bytes: int = 64 << 20) -> np.ndarray:
     """CRC-32C of many byte strings at once: ``(R,)`` uint32.
 
-    The CRC is a byte-serial recurrence, so we run it for all R strings side by side, one byte column
-    at a time. Strings are sorted by length so that the ones still running form a prefix.
+    The CRC is a byte-serial recurrence, so instead of looping over the bytes of one string we run it for
+    many strings side by side, one byte position at a time (fast for many records of similar length).
+    Strings are sorted by length and processed in batches of at most about ``batch_bytes`` bytes.
     """
-    lengths = np.array([len(chunk) for chunk in chunks], dtype=np.int64)  # (R,)
-    order = np.argsort(-lengths, kind="stable")  # longest first
-    sorted_lengths = lengths[order]
-    max_length = int(sorted_lengths[0]) if len(chunks) else 0
-    columns = np.zeros((max_length, len(chunks)), dtype=np.uint8)  # (L, R): one column per string
-    for column, index in enumerate(order):
-        columns[: lengths[index], column] = np.frombuffer(chunks[index], dtype=np.uint8)
-    # running[j]: how many strings are longer than j bytes, i.e. still need byte j
-    running = np.searchsorted(-sorted_lengths, -np.arange(max_length), side="left")  # (L,)
-    crc = np.full(len(chunks), 0xFFFFFFFF, dtype=np.uint32)  # (R,)
-    for j in range(max_length):
-        active = crc[: running[j]]
-        crc[: running[j]] = CRC32C_TABLE[(active ^ columns[j, : running[j]]) & 0xFF] ^ (active >> 8)
-    result = np.empty_like(crc)
-    result[order] = crc ^ np.uint32(0xFFFFFFFF)
+    order = sorted(range(len(chunks)), key=lambda i: -len(chunks[i]))  # longest first
+    result = np.zeros(len(chunks), dtype=np.uint32)
+    start = 0
+    while start < len(order):
+        longest = max(1, len(chunks[order[start]]))
+        batch = order[start : start + max(1, batch_bytes // longest)]
+        if len(chunks[batch[0]]):  # the CRC of nothing is 0
+            result[batch] = _crc32c_side_by_side([chunks[i] for i in batch])
+        start += len(batch)
     return result
 
 
