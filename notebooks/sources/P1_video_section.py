@@ -91,10 +91,11 @@ print("every validation video has 1 to 5 labels:", bool(labels_per_video.min() >
 
 # %%
 # NBVAL_CHECK_OUTPUT
-streamed_ids = [video_id for batch in DataLoader(train_stream, batch_size=512, num_workers=2) for video_id in batch[2]]
-train_set = train_stream.read_all()  # the whole training split in memory, in shard order
-print("batch of a stream:", [tuple(t.shape) for t in next(iter(DataLoader(train_stream, batch_size=4)))[:2]])
-print("two workers stream every training video exactly once:", sorted(streamed_ids) == sorted(train_set.ids))
+stream = youtube8m.YouTube8M(train_stream.files[:4], num_classes)  # the first four shards
+streamed_ids = [video_id for batch in DataLoader(stream, batch_size=512, num_workers=2) for video_id in batch[2]]
+stored_ids = [record["id"] for path in stream.files for record in youtube8m.iter_records(path)]
+print("batch of a stream:", [tuple(t.shape) for t in next(iter(DataLoader(stream, batch_size=4)))[:2]])
+print("two workers stream every video of the shards exactly once:", sorted(streamed_ids) == sorted(stored_ids))
 
 # %% [markdown]
 # **Labels.** A few classes are everywhere and most are rare: on log-log axes, frequency against rank
@@ -217,6 +218,7 @@ print("keeping only the top 1 loses the other labels:", metrics.gap(truth, truth
 
 # %%
 batch_size, epochs, learning_rate = cfg.pick(quick=(512, 8, 5e-3), full=(1024, 10, 1e-3))
+train_set = train_stream.read_all()  # the whole training split in memory, in shard order
 features = youtube8m.RGB_DIM + youtube8m.AUDIO_DIM
 runs = {  # name: (model, the inputs it reads)
     "logistic": (LogisticModel(features, num_classes), "both"),
