@@ -161,6 +161,10 @@ def test_bernoulli_negative_elbo_matches_distributions() -> None:
     # Stable for confident logits.
     confident = bernoulli_negative_elbo(torch.full((1, 4), 200.0), torch.zeros(1, 4), mu[:1], logvar[:1])
     torch.testing.assert_close(confident, 4 * 200.0 + kl[:1])
+    with pytest.raises(ValueError, match=r"x must lie in \[0.0, 1.0\]"):
+        bernoulli_negative_elbo(logits, x * 255, mu, logvar)
+    with pytest.raises(ValueError, match="logits and x must have the same shape"):
+        bernoulli_negative_elbo(logits, x[:, :, :5], mu, logvar)
 
 
 def test_negative_elbo_over_a_loader_matches_a_manual_computation() -> None:

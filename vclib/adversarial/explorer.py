@@ -60,7 +60,7 @@ def draw_attack_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         axes[row, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(f"{attack}, eps = {eps:.2f} (perturbation magnified x{1 / (2 * eps) if eps > 0 else 0:.0f})",
                  fontsize=9)
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.95))
     return fig
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 import torch
 import torch.nn.functional as F
 
-from vclib.checks import check_same_shape, check_tensor
+from vclib.checks import check_range, check_same_shape, check_tensor
 from vclib.generative.vae import ConvVAE, beta_vae_loss, kl_term
 
 
@@ -36,6 +36,7 @@ def bernoulli_negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Ten
     """
     check_tensor(logits, "logits", floating=True)
     check_same_shape(logits, x, "logits", "x")
+    check_range(x, "x", 0.0, 1.0)
     check_same_shape(mu, logvar, "mu", "logvar")
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none")  # (B, ...)
     reconstruction = reconstruction.flatten(1).sum(dim=1)  # (B,)
