@@ -68,7 +68,7 @@ def scaled_dot_product_attention(
         k: ``(..., S, E)`` keys.
         v: ``(..., S, Ev)`` values (usually ``Ev = E``).
         mask: broadcastable to ``(..., L, S)``; boolean (True = attend) or float (added to the scores).
-        return_weights: also return the attention weights.
+        return_weights: also return the attention weights (before dropout).
         dropout_p: dropout probability on the weights (use 0 outside training).
 
     Returns:
