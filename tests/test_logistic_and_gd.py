@@ -65,3 +65,14 @@ def test_polynomial_features():
     assert polynomial_features(x, 0).shape == (2, 1)
     with pytest.raises(ValueError, match="x must have 1 dimensions"):
         polynomial_features(torch.zeros(2, 2), 2)
+
+
+def test_polynomial_regression_module_equals_features_times_weights():
+    from vclib.basics import PolynomialRegression
+
+    model = PolynomialRegression(degree=2)
+    x = torch.tensor([0.5, -2.0, 3.0])
+    expected = polynomial_features(x, 2) @ model.linear.weight.detach()[0]
+    torch.testing.assert_close(model(x), expected)
+    with pytest.raises(ValueError, match="degree"):
+        PolynomialRegression(degree=-1)

@@ -132,3 +132,20 @@ def test_safe_extract_accepts_plain_archives_and_refuses_escapes(tmp_path):
         safe_extract(tmp_path / "corrupt.tar.gz", tmp_path / "out3")
     with pytest.raises(FileNotFoundError, match="missing.tar"):
         safe_extract(tmp_path / "missing.tar", tmp_path)
+
+
+def test_binary_subset_keeps_two_classes():
+    test = load_mnist("test", source="embedded")
+    images, targets = test.binary_subset(negative=3, positive=5)
+    assert images.shape == (200, 784) and targets.dtype == torch.float32
+    assert targets.sum().item() == 100
+    with pytest.raises(ValueError, match="positive must be a class"):
+        test.binary_subset(negative=3, positive=11)
+
+
+def test_sample_photo_is_a_real_rgb_image():
+    from vclib.data.photo import load_sample_photo
+
+    photo = load_sample_photo(64)
+    assert photo.shape == (1, 3, 64, 64) and 0 <= photo.min() and photo.max() <= 1
+    assert photo.std() > 0.1  # a photograph, not a blank

@@ -100,3 +100,13 @@ def test_conv_explorer_draws_every_case():
     assert draw_convolution(ax, 5, 3, stride=2, padding=1, step=8) == 3
     with pytest.raises(ValueError, match="no valid output position"):
         draw_convolution(ax, 2, 5)
+
+
+def test_attention_overlay_draws_and_validates():
+    from vclib.viz.attention import draw_attention_overlay
+
+    _, ax = plt.subplots()
+    draw_attention_overlay(ax, torch.rand(3, 32, 32), torch.softmax(torch.randn(16), 0), query=5, patch_size=8)
+    assert len(ax.images) == 2 and len(ax.patches) == 1
+    with pytest.raises(ValueError, match="attention_row must have 16 weights"):
+        draw_attention_overlay(ax, torch.rand(3, 32, 32), torch.rand(15), query=0, patch_size=8)

@@ -129,18 +129,9 @@ print("gradient descent reaches the least-squares weights (atol 1e-2):", torch.a
 # so we compare plain SGD, SGD with momentum and Adam.
 
 # %%
-class PolynomialRegression(nn.Module):
-    """y = w · [1, x, ..., x^d]: a linear layer on polynomial features."""
+vclib.show_source(basics.PolynomialRegression)
 
-    def __init__(self, degree: int) -> None:
-        super().__init__()
-        self.degree = degree
-        self.linear = nn.Linear(degree + 1, 1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(basics.polynomial_features(x, self.degree)).squeeze(1)  # (N,)
-
-
+# %%
 dataset = torch.utils.data.TensorDataset(x_data, y_data)
 optimisers = {
     "SGD": lambda p: torch.optim.SGD(p, lr=0.1),
@@ -150,7 +141,7 @@ optimisers = {
 curves = {}
 for name, make_optimiser in optimisers.items():
     torch.manual_seed(0)
-    model = PolynomialRegression(degree=3)
+    model = basics.PolynomialRegression(degree=3)
     history = train.fit(model, make_loader(dataset, batch_size=8, shuffle=True), epochs=60,
                         optimizer=make_optimiser(model.parameters()), loss_fn=F.mse_loss, device="cpu")
     curves[name] = [h["train_loss"] for h in history]
@@ -233,13 +224,8 @@ vclib.show_source(basics.sigmoid)
 vclib.show_source(basics.binary_cross_entropy_with_logits)
 
 # %%
-def two_digits(dataset, negative: int, positive: int) -> tuple[torch.Tensor, torch.Tensor]:
-    keep = (dataset.labels == negative) | (dataset.labels == positive)
-    return dataset.images[keep].flatten(1), (dataset.labels[keep] == positive).float()  # (N, 784), (N,)
-
-
-x_pair_train, y_pair_train = two_digits(train_set, 3, 5)
-x_pair_test, y_pair_test = two_digits(test_set, 3, 5)
+x_pair_train, y_pair_train = train_set.binary_subset(negative=3, positive=5)  # (M, 784), (M,)
+x_pair_test, y_pair_test = test_set.binary_subset(negative=3, positive=5)
 weights = torch.zeros(784, requires_grad=True)
 bias = torch.zeros(1, requires_grad=True)
 logistic_losses = []
@@ -732,12 +718,9 @@ prediction_browser(val_scores["moe"], val_set.labels, val_set.ids)
 vclib.show_source(transformer.patchify)
 
 # %%
-import matplotlib.cbook
+from vclib.data.photo import load_sample_photo
 
-photo = plt.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))  # (512, 600, 3) uint8
-photo = torch.from_numpy(photo.copy()).permute(2, 0, 1).float() / 255  # (3, H, W)
-photo = photo[None, :, :480, 60:540]  # (1, 3, 480, 480): a square crop
-photo = F.interpolate(photo, size=(224, 224), mode="bilinear", antialias=True).clamp(0, 1)  # (1, 3, 224, 224)
+photo = load_sample_photo(224)  # (1, 3, 224, 224): matplotlib's portrait of Grace Hopper
 patch_size = 32
 patches = transformer.patchify(photo, patch_size)  # (1, 49, 3*32*32)
 print("image", tuple(photo.shape), "-> patches", tuple(patches.shape))

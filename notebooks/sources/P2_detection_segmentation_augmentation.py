@@ -9,16 +9,16 @@
 # prints it so you can read exactly what runs.
 
 # %%
-import matplotlib.cbook
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from ipywidgets import IntSlider, interact
 from torch import nn
 
 import vclib
 from vclib import transformer
+from vclib.data.photo import load_sample_photo
 from vclib.transformer import attention
+from vclib.viz.attention import attention_explorer, draw_attention_overlay
 
 cfg = vclib.setup()
 
@@ -47,10 +47,7 @@ vclib.show_source(transformer.scaled_dot_product_attention)
 # *look* like it, skin to skin and dark cloth to dark cloth, wherever they are in the image.
 
 # %%
-photo = plt.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))  # (512, 600, 3) uint8
-photo = torch.from_numpy(photo.copy()).permute(2, 0, 1).float() / 255  # (3, H, W)
-photo = F.interpolate(photo[None, :, :480, 60:540], size=(224, 224), mode="bilinear", antialias=True)
-photo = photo.clamp(0, 1)  # (1, 3, 224, 224)
+photo = load_sample_photo(224)  # (1, 3, 224, 224): matplotlib's portrait of Grace Hopper
 patch_size, grid = 16, 224 // 16
 patches = transformer.patchify(photo, patch_size)  # (1, 196, 768)
 centred = patches - patches.mean(dim=1, keepdim=True)  # (1, 196, 768): remove the average patch
@@ -59,25 +56,10 @@ output, weights = transformer.scaled_dot_product_attention(tokens, tokens, token
 print("tokens", tuple(tokens.shape), "-> weights", tuple(weights.shape), "-> output", tuple(output.shape))
 
 
-def overlay(ax: plt.Axes, attention_row: torch.Tensor, query: int) -> None:
-    """Draw the photo, one query's attention over the patch grid, and a box around the query patch."""
-    heat = attention_row.reshape(1, 1, grid, grid)  # (1, 1, G, G)
-    heat = F.interpolate(heat, size=(224, 224), mode="nearest")[0, 0]  # (224, 224)
-    ax.imshow(photo[0].permute(1, 2, 0))
-    ax.imshow(heat.detach(), cmap="inferno", alpha=0.65)
-    row, col = divmod(query, grid)
-    ax.add_patch(
-        plt.Rectangle(
-            (col * patch_size, row * patch_size), patch_size, patch_size, fill=False, edgecolor="cyan", linewidth=2
-        )
-    )
-    ax.axis("off")
-
-
 queries = {"face": 6 * grid + 6, "cap": 3 * grid + 7, "coat": 12 * grid + 3, "background": 1 * grid + 12}
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
 for ax, (name, query) in zip(axes, queries.items(), strict=True):
-    overlay(ax, weights[0, query], query)
+    draw_attention_overlay(ax, photo[0], weights[0, query], query, patch_size)
     ax.set_title(f"query: {name}")
 plt.show()
 
@@ -275,7 +257,8 @@ print("attention maps:", tuple(attention_maps.shape), "(layer, head, query, key)
 fig, axes = plt.subplots(depth, num_heads, figsize=(11, 11))
 for layer in range(depth):
     for head in range(num_heads):
-        overlay(axes[layer, head], attention_maps[layer, head, queries["face"]], queries["face"])
+        face = queries["face"]
+        draw_attention_overlay(axes[layer, head], photo[0], attention_maps[layer, head, face], face, patch_size)
         axes[layer, head].set_title(f"layer {layer}, head {head}", fontsize=9)
 fig.suptitle("query: the face patch (cyan box)")
 plt.show()
@@ -285,20 +268,7 @@ plt.show()
 
 
 # %%
-def show_attention(layer: int = 0, head: int = 0, row: int = 6, col: int = 6) -> None:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    overlay(ax, attention_maps[layer, head, row * grid + col], row * grid + col)
-    ax.set_title(f"layer {layer}, head {head}, query ({row}, {col})")
-    plt.show()
-
-
-explorer = interact(
-    show_attention,
-    layer=IntSlider(0, 0, depth - 1),
-    head=IntSlider(0, 0, num_heads - 1),
-    row=IntSlider(6, 0, grid - 1),
-    col=IntSlider(6, 0, grid - 1),
-)
+attention_explorer(photo[0], attention_maps, patch_size)
 
 # %%
 # NBVAL_CHECK_OUTPUT

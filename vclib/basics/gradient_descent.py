@@ -40,10 +40,3 @@ def gradient_descent(loss_fn: Callable[[torch.Tensor], torch.Tensor], start: tor
         trajectory.append(params.detach().clone())
     losses.append(loss_fn(params).item())
     return torch.stack(trajectory), losses
-
-
-def polynomial_features(x: torch.Tensor, degree: int) -> torch.Tensor:
-    """Powers of ``x`` up to ``degree``: ``(N,) -> (N, degree + 1)`` with columns ``1, x, x^2, ...``."""
-    check_tensor(x, "x", ndim=1, floating=True)
-    check_positive_int(degree, "degree", minimum=0)
-    return x.unsqueeze(1) ** torch.arange(degree + 1, dtype=x.dtype)  # (N, degree + 1)

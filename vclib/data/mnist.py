@@ -39,6 +39,19 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
 
+    def binary_subset(self, negative: int, positive: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Only two classes, flattened, for logistic regression.
+
+        Returns:
+            images ``(M, C*H*W)`` and targets ``(M,)`` float: 1.0 for ``positive``, 0.0 for ``negative``.
+        """
+        present = set(self.labels.unique().tolist())
+        for name, label in (("negative", negative), ("positive", positive)):
+            if label not in present:
+                raise ValueError(f"{name} must be a class of this dataset {sorted(present)}, got {label!r}")
+        keep = (self.labels == negative) | (self.labels == positive)
+        return self.images[keep].flatten(1), (self.labels[keep] == positive).float()  # (M, C*H*W), (M,)
+
     def tensors(self) -> TensorDataset:
         """The same data as a ``TensorDataset`` (fast batched indexing)."""
         return TensorDataset(self.images, self.labels)
