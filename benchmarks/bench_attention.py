@@ -13,12 +13,9 @@ Usage: python benchmarks/bench_attention.py [--threads 2] [--rounds 5] [--device
 
 from __future__ import annotations
 
-import argparse
-import statistics
-
 import torch
+from common import interleaved_medians, parse_args
 from torch import nn
-from torch.utils.benchmark import Timer
 
 from vclib.transformer import MultiHeadAttention
 
@@ -26,11 +23,7 @@ BATCH, LENGTH, EMBED, HEADS = 64, 65, 192, 3
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     torch.manual_seed(0)
     device = torch.device(args.device)
     reference = nn.MultiheadAttention(EMBED, HEADS, batch_first=True).to(device)
@@ -51,19 +44,13 @@ def main() -> None:
         "vclib (fused)": lambda: step(fused_path),
         "torch nn.MultiheadAttention": lambda: step(reference, need_weights=False),
     }
-    sync = "torch.cuda.synchronize()" if device.type == "cuda" else "pass"
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(args.rounds):
-        for name, run in contenders.items():
-            timer = Timer("run(); " + sync, globals={"run": run, "torch": torch}, num_threads=args.threads)
-            times[name].append(timer.blocked_autorange(min_run_time=0.5).median)
-    baseline = statistics.median(times["torch nn.MultiheadAttention"])
+    times = interleaved_medians(contenders, args.rounds, args.threads, device)
+    baseline = times["torch nn.MultiheadAttention"]
     print(
         f"MultiHeadAttention forward+backward, B={BATCH} L={LENGTH} E={EMBED} heads={HEADS}, "
         f"{args.threads} thread(s), {device.type}; outputs equal: {bool(same)}"
     )
-    for name, samples in times.items():
-        median = statistics.median(samples)
+    for name, median in times.items():
         print(f"  {name:<30} {median * 1e3:8.2f} ms   ratio to torch {median / baseline:5.2f}")
 
 

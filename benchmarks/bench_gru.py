@@ -17,12 +17,9 @@ Usage: python benchmarks/bench_gru.py [--threads 2] [--rounds 5] [--device cpu]
 
 from __future__ import annotations
 
-import argparse
-import statistics
-
 import torch
+from common import interleaved_medians, parse_args
 from torch import nn
-from torch.utils.benchmark import Timer
 
 from vclib.sequence import GRU
 
@@ -30,11 +27,7 @@ BATCH, STEPS, FEATURES, HIDDEN = 64, 28, 28, 128
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     torch.manual_seed(0)
     device = torch.device(args.device)
     reference = nn.GRU(FEATURES, HIDDEN, batch_first=True).to(device)
@@ -52,22 +45,14 @@ def main() -> None:
         output, h_n = module(x)
         (output.sum() + h_n.sum()).backward()
 
-    sync = "torch.cuda.synchronize()" if device.type == "cuda" else "pass"
     print(
         f"GRU, B={BATCH} T={STEPS} input={FEATURES} hidden={HIDDEN}, {args.threads} thread(s), "
         f"{device.type}; outputs equal: {same}"
     )
     for label, run in (("forward", forward), ("forward+backward", forward_backward)):
-        times: dict[str, list[float]] = {"vclib GRU": [], "torch nn.GRU": []}
-        for _ in range(args.rounds):
-            for name, module in (("vclib GRU", ours), ("torch nn.GRU", reference)):
-                timer = Timer(
-                    f"run(module); {sync}",
-                    globals={"run": run, "module": module, "torch": torch},
-                    num_threads=args.threads,
-                )
-                times[name].append(timer.blocked_autorange(min_run_time=0.5).median)
-        ours_ms, torch_ms = (statistics.median(times[name]) * 1e3 for name in times)
+        contenders = {"vclib GRU": lambda run=run: run(ours), "torch nn.GRU": lambda run=run: run(reference)}
+        times = interleaved_medians(contenders, args.rounds, args.threads, device)
+        ours_ms, torch_ms = (times[name] * 1e3 for name in contenders)
         print(f"  {label:<17} vclib {ours_ms:8.2f} ms   torch {torch_ms:8.2f} ms   ratio {ours_ms / torch_ms:5.2f}")
 
 

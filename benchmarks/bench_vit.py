@@ -7,18 +7,15 @@ ratio 2, batch 128). The models have the same parameter count and compute the sa
 loads timm's weights into ours). vclib runs twice: with attention written out (``fused=False``, the default)
 and with ``fused=True`` (F.scaled_dot_product_attention, as timm uses). Contenders are interleaved.
 
-Usage: python benchmarks/bench_vit.py [--config quick|cifar|both] [--threads 2] [--rounds 3] [--device cpu]
+Usage: python benchmarks/bench_vit.py [--config quick|cifar|both] [--threads 2] [--rounds 5] [--device cpu]
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-
 import torch
 import torch.nn.functional as F
+from common import interleaved_medians, parse_args
 from torch import nn
-from torch.utils.benchmark import Timer
 
 from vclib.transformer import VisionTransformer
 
@@ -73,8 +70,6 @@ def benchmark(name: str, config: dict, threads: int, rounds: int, device: torch.
         config["batch"], config["in_channels"], config["image_size"], config["image_size"], device=device
     )
     labels = torch.randint(0, 10, (config["batch"],), device=device)
-    sync = "torch.cuda.synchronize()" if device.type == "cuda" else "pass"
-    times: dict[str, list[float]] = {label: [] for label in models}
     steps = {}
     for label, model in models.items():
         model.to(device).train()
@@ -87,14 +82,10 @@ def benchmark(name: str, config: dict, threads: int, rounds: int, device: torch.
             optimizer.step()
 
         steps[label] = step
-    for _ in range(rounds):
-        for label, step in steps.items():
-            timer = Timer(f"step(); {sync}", globals={"step": step, "torch": torch}, num_threads=threads)
-            times[label].append(timer.blocked_autorange(min_run_time=1.0).median)
-    baseline = statistics.median(times["timm VisionTransformer"])
+    times = interleaved_medians(steps, rounds, threads, device)
+    baseline = times["timm VisionTransformer"]
     print(f"ViT training step, config {name} {config}, {threads} thread(s), {device.type}")
-    for label, samples in times.items():
-        median = statistics.median(samples)
+    for label, median in times.items():
         print(
             f"  {label:<24} {counts[label]:>10,} parameters {median * 1e3:9.2f} ms   "
             f"ratio to timm {median / baseline:5.2f}"
@@ -102,12 +93,7 @@ def benchmark(name: str, config: dict, threads: int, rounds: int, device: torch.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=("quick", "cifar", "both"), default="both")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+    args = parse_args(__doc__, config=("quick", "cifar", "both"))
     torch.manual_seed(0)
     for name in ("quick", "cifar") if args.config == "both" else (args.config,):
         benchmark(name, CONFIGS[name], args.threads, args.rounds, torch.device(args.device))
