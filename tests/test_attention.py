@@ -24,12 +24,14 @@ def qkv(batch=(2, 3), length=5, source=7, dim=4, value_dim=None):
     return q, k, v
 
 
-def assert_same_values_and_grads(ours, reference, inputs):
+def assert_same_values_and_grads(ours, reference, inputs, reference_inputs=None):
+    """Equal outputs, and equal gradients of a random projection w.r.t. ``inputs`` (and the twin's own
+    ``reference_inputs``, e.g. its parameters, when they differ)."""
     torch.testing.assert_close(ours, reference, **TOL)
     upstream = torch.randn_like(reference)
     for a, b in zip(
         torch.autograd.grad(ours, inputs, upstream),
-        torch.autograd.grad(reference, inputs, upstream),
+        torch.autograd.grad(reference, reference_inputs or inputs, upstream),
         strict=True,
     ):
         torch.testing.assert_close(a, b, **TOL)
@@ -179,14 +181,7 @@ def test_mha_equals_torch(fused, embed_dim, num_heads, length, source, bias):
         (query, key, value, *ours.parameters()),
         (query, key, value, *reference.parameters()),
     )
-    torch.testing.assert_close(out_ours, out_ref, **TOL)
-    upstream = torch.randn_like(out_ref)
-    for a, b in zip(
-        torch.autograd.grad(out_ours, inputs_ours, upstream),
-        torch.autograd.grad(out_ref, inputs_ref, upstream),
-        strict=True,
-    ):
-        torch.testing.assert_close(a, b, **TOL)
+    assert_same_values_and_grads(out_ours, out_ref, inputs_ours, inputs_ref)
 
 
 @pytest.mark.parametrize("fused", [False, True])
@@ -325,14 +320,7 @@ def test_block_equals_torch(embed_dim, num_heads, mlp_ratio, length):
     out_ours, _ = ours(x)
     out_ref = reference(x)
     inputs_ours, inputs_ref = (x, *ours.parameters()), (x, *reference.parameters())
-    torch.testing.assert_close(out_ours, out_ref, **TOL)
-    upstream = torch.randn_like(out_ref)
-    for a, b in zip(
-        torch.autograd.grad(out_ours, inputs_ours, upstream),
-        torch.autograd.grad(out_ref, inputs_ref, upstream),
-        strict=True,
-    ):
-        torch.testing.assert_close(a, b, **TOL)
+    assert_same_values_and_grads(out_ours, out_ref, inputs_ours, inputs_ref)
 
 
 def test_block_padding_mask_equals_torch():
