@@ -35,7 +35,7 @@ def fastest(step: Callable[[], None], repeats: int = 7, steps: int = 10) -> floa
 
 
 def vae_step(batch: int) -> Callable[[], None]:
-    model = ConvVAE(latent_dim=8, width=16)
+    model = ConvVAE(latent_dim=8, width=32)
     optimizer = torch.optim.Adam(model.parameters())
     objective = beta_vae_objective(0.5)
     x = torch.rand(batch, 1, 28, 28)
@@ -103,7 +103,7 @@ def main() -> None:
         print(f"{name:<24} {1000 * seconds:8.1f} ms")
     # How many of each step the quick-mode notebook runs (4,000 training digits, batch 32 = 125 steps/epoch).
     counts = {
-        "vae step (batch 32)": 125 * 5 + 3 * 2 * 125,  # main VAE 5 epochs, beta sweep 3 x 2 epochs
+        "vae step (batch 32)": 125 * 10 + 3 * 2 * 125,  # main VAE 10 epochs, beta sweep 3 x 2 epochs
         "cnn step (batch 32)": 125 * 2 + 125,  # judge 2 epochs, adversarial fine-tuning 1 epoch
         "gan step (batch 32)": 125 * 8 + 40,  # GAN 8 epochs, the saturating run's first 40 steps
         # eps sweeps (3 batches of 100, 7 eps): FGSM, PGD-10 twice; PGD-3 on 125 batches of 32 in training

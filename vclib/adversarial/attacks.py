@@ -118,7 +118,8 @@ def pgd(
         random_start: start from a uniform draw in the eps-ball (clamped to ``[0, 1]``) instead of
             from the clean images.
         targeted: descend the cross-entropy towards ``labels`` instead of ascending it.
-        generator: random generator for the start; ``None`` uses torch's global one.
+        generator: random generator for the start, on any device (a seeded CPU generator gives the
+            same start on every device); ``None`` uses torch's global generator on the images' device.
 
     Returns:
         ``(B, C, H, W)`` adversarial images, detached, with ``|x_adv - images| <= eps`` and values in
@@ -130,8 +131,9 @@ def pgd(
     clean = images.detach()
     adversarial = clean.clone()
     if random_start:
-        noise = torch.empty_like(clean).uniform_(-eps, eps, generator=generator)
-        adversarial = (adversarial + noise).clamp(0.0, 1.0)
+        device = generator.device if generator is not None else clean.device
+        noise = torch.empty(clean.shape, dtype=clean.dtype, device=device).uniform_(-eps, eps, generator=generator)
+        adversarial = (adversarial + noise.to(clean.device)).clamp(0.0, 1.0)
     direction = -1.0 if targeted else 1.0
     with eval_mode(model):
         for _ in range(steps):

@@ -60,17 +60,17 @@ def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int
     was_training = extractor.training
     extractor.eval()
     try:
-        return torch.cat([extractor(chunk.to(device)).double().cpu() for chunk in images.split(batch_size)])
+        return torch.cat([extractor(chunk.to(device)).cpu().double() for chunk in images.split(batch_size)])
     finally:
         extractor.train(was_training)
 
 
 def gaussian_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``features (N, D)``, N >= 2, in float64."""
+    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``features (N, D)``, N >= 2, float64 on the CPU."""
     check_tensor(features, "features", ndim=2, floating=True)
     if features.shape[0] < 2:
         raise ValueError(f"features must hold at least 2 samples, got shape {tuple(features.shape)}")
-    features = features.double()
+    features = features.detach().cpu().double()  # float64 on the CPU (MPS has no float64)
     mean = features.mean(dim=0)  # (D,)
     centred = features - mean  # (N, D)
     covariance = centred.T @ centred / (features.shape[0] - 1)  # (D, D)

@@ -95,10 +95,10 @@ class ConvVAE(nn.Module):
                        generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``z = mu + sigma * epsilon`` with ``epsilon ~ N(0, I)``; differentiable in mu and logvar.
 
-        ``epsilon`` is drawn on the generator's device (the CPU by default) and moved to ``mu``'s, so a
-        seeded generator gives the same draws on every device.
+        With a ``generator``, ``epsilon`` is drawn on the generator's device and moved to ``mu``'s, so a
+        seeded CPU generator gives the same draws whether the model runs on the CPU or a GPU.
         """
-        device = generator.device if generator is not None else torch.device("cpu")
+        device = generator.device if generator is not None else mu.device
         epsilon = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * epsilon
 
