@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="*", help="P1 ... P5 (default: all)")
     run.add_argument("--mode", choices=("quick", "full"), default="quick")
     run.add_argument("--inplace", action="store_true", help="store outputs in notebooks/ instead of build/")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (quick mode needs far less)")
     build = commands.add_parser("build", help="turn notebooks/sources/*.py into notebooks/*.ipynb")
     build.add_argument("notebooks", nargs="*", help="P1 ... P5 (default: all)")
     args = parser.parse_args(argv)

@@ -117,7 +117,7 @@ def execute(path: Path, mode: str, inplace: bool, timeout: int) -> NotebookResul
 
 
 def run(names: list[str] | None = None, mode: str = "quick", inplace: bool = False,
-        timeout: int = 1800) -> list[NotebookResult]:
+        timeout: int = 900) -> list[NotebookResult]:
     """Execute notebooks, print a summary table and write ``build/report.json``."""
     from vclib.session import resolve_mode
 
