@@ -373,7 +373,7 @@ vit_train_loader = make_loader(
     shuffle=True,
     collate_fn=lambda batch: default_collate([(vit_augment(x), y) for x, y in batch]),
 )
-vit_epochs, warmup_epochs = cfg.pick(25, 200), cfg.pick(2, 10)
+vit_epochs, warmup_epochs = cfg.pick(35, 200), cfg.pick(2, 10)
 vit_optimizer = torch.optim.AdamW(vit.parameters(), lr=cfg.pick(2e-3, 1e-3), weight_decay=0.05)
 total_steps, warmup_steps = vit_epochs * len(vit_train_loader), warmup_epochs * len(vit_train_loader)
 vit_scheduler = torch.optim.lr_scheduler.SequentialLR(
