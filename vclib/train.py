@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,22 @@ def _all_reduce_sum(values: torch.Tensor, world: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule of ``model`` in eval mode, and restore each one's own mode afterwards.
+
+    Dropout and batch-norm statistics must not change while the model is evaluated or attacked; restoring
+    per submodule keeps mixed set-ups (a frozen, eval-mode backbone inside a training model) intact.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 @torch.no_grad()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None,
             enabled: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,16 +113,12 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
         outputs ``(N, ...)`` and targets ``(N, ...)``.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     outputs, targets = [], []
-    try:
+    with eval_mode(model):
         for batch in progress(loader, enabled=enabled, desc="predict"):
             inputs, target = _split_batch(batch)
             outputs.append(forward(model, to_device(inputs, device)).float().cpu())
             targets.append(target.cpu())
-    finally:
-        model.train(was_training)
     if not outputs:
         raise ValueError("loader must yield at least one batch")
     return torch.cat(outputs), torch.cat(targets)

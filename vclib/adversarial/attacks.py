@@ -15,30 +15,12 @@ instead of ascending it away from the true ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vclib.checks import check_positive_int, check_range, check_tensor
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule of ``model`` in eval mode, and restore each one's own mode afterwards.
-
-    Dropout and batch-norm statistics must not change while an attack probes the model; restoring
-    per submodule keeps mixed set-ups (a frozen, eval-mode backbone inside a training model) intact.
-    """
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
+from vclib.train import eval_mode
 
 
 def _check_attack_inputs(images: torch.Tensor, labels: torch.Tensor, eps: float) -> None:

@@ -13,7 +13,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from vclib.adversarial.attacks import eval_mode, fgsm, pgd
+from vclib.adversarial.attacks import fgsm, pgd
+from vclib.train import eval_mode
 
 ATTACKS: dict[str, Callable[..., torch.Tensor]] = {
     "FGSM": lambda model, x, y, eps: fgsm(model, x, y, eps),

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from vclib.checks import check_positive_int, check_tensor
+from vclib.train import eval_mode
 
 
 class ClassifierFeatures(nn.Module):
@@ -57,12 +58,8 @@ def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int
     check_tensor(images, "images", ndim=4, floating=True)
     check_positive_int(batch_size, "batch_size")
     device = next(extractor.parameters()).device
-    was_training = extractor.training
-    extractor.eval()
-    try:
+    with eval_mode(extractor):
         return torch.cat([extractor(chunk.to(device)).cpu().double() for chunk in images.split(batch_size)])
-    finally:
-        extractor.train(was_training)
 
 
 def gaussian_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ import torch
 from vclib.checks import check_positive_int
 from vclib.generative.dcgan import Discriminator, Generator
 from vclib.generative.gan import discriminator_loss, generator_loss
-from vclib.train import progress
+from vclib.train import eval_mode, progress
 
 
 @dataclass
@@ -51,12 +51,8 @@ def generate(generator: Generator, z: torch.Tensor, batch_size: int = 500) -> to
     on its own z only.
     """
     device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    try:
+    with eval_mode(generator):
         return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
-    finally:
-        generator.train(was_training)
 
 
 def _gradient_norm(module: torch.nn.Module) -> float:

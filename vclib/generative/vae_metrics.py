@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from vclib.checks import check_range, check_same_shape, check_tensor
 from vclib.generative.vae import ConvVAE, beta_vae_loss, kl_term
+from vclib.train import eval_mode
 
 
 def bernoulli_negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
@@ -47,15 +48,11 @@ def _posterior_draws(model: ConvVAE, loader: Iterable, generator: torch.Generato
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """For each batch: ``images``, ``mu``, ``logvar`` and the logits of one draw of z, in eval mode."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for images, *_ in loader:
             images = images.to(device)  # (B, C, H, W)
             mu, logvar = model.encode(images)  # (B, latent_dim) each
             yield images, mu, logvar, model.decode_logits(model.reparameterize(mu, logvar, generator))
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()
