@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "build":
         for path in notebooks.build(args.notebooks):
-            print(f"wrote {path.relative_to(notebooks.ROOT)}")
+            print(f"wrote {path.relative_to(notebooks.repository_root())}")
         return 0
     results = notebooks.run(args.notebooks, mode=args.mode, inplace=args.inplace, timeout=args.timeout)
     return 0 if all(r.ok for r in results) else 1

@@ -71,3 +71,38 @@ def check_choice(value: object, name: str, choices: Sequence[object]) -> None:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def check_shape(x: object, name: str, shape: Sequence[int | None]) -> torch.Tensor:
+    """Check that ``x`` is a tensor of exactly ``shape``; ``None`` in ``shape`` accepts any size there.
+
+    Example: ``check_shape(images, "images", (None, 3, None, None))`` accepts any ``(B, 3, H, W)``.
+    """
+    x = check_tensor(x, name, ndim=len(shape))
+    if any(want is not None and have != want for have, want in zip(x.shape, shape, strict=True)):
+        expected = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
+    return x
+
+
+def check_non_negative(value: object, name: str) -> float:
+    """Check that ``value`` is a real number (not a bool) of at least 0; return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_int_range(value: object, name: str, low: int, high: int) -> int:
+    """Check that ``value`` is an int (not a bool) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+    return value
+
+
+def check_fraction(value: object, name: str, *, inclusive_high: bool = True) -> float:
+    """Check that ``value`` is a number in ``[0, 1]`` (or ``[0, 1)``); return it as a float."""
+    ok = not isinstance(value, bool) and isinstance(value, int | float)
+    ok = ok and (0 <= value <= 1 if inclusive_high else 0 <= value < 1)
+    if not ok:
+        raise ValueError(f"{name} must be a number in [0, {'1]' if inclusive_high else '1)'}, got {value!r}")
+    return float(value)

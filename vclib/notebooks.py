@@ -2,7 +2,7 @@
 
 Notebook sources are jupytext percent-format scripts in ``notebooks/sources``. ``build`` turns them
 into ``.ipynb`` files, prepending the guarded Colab install cell. ``run`` executes notebooks headless
-with nbclient, in quick mode by default, and collects wall times and logged metrics into
+(``vclib.runner``), in quick mode by default, and collects wall times and logged metrics into
 ``build/report.json``.
 """
 
@@ -14,19 +14,47 @@ import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
-SOURCE_DIR = NOTEBOOK_DIR / "sources"
-REPORT_PATH = ROOT / "build" / "report.json"
+from vclib.extras import require_extra
+
+#: What ipykernel's kernelspec writes; JupyterLab stores this on open, so storing it keeps a clone clean.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+@cache
+def repository_root() -> Path:
+    """The course repository: ``VCLIB_ROOT``, else the first folder holding ``notebooks/sources`` and
+    ``pyproject.toml`` upward from the working directory, else from this file (an editable install)."""
+    if os.environ.get("VCLIB_ROOT"):
+        return Path(os.environ["VCLIB_ROOT"]).resolve()
+    for start in (Path.cwd().resolve(), Path(__file__).resolve().parent):
+        for folder in (start, *start.parents):
+            if (folder / "notebooks" / "sources").is_dir() and (folder / "pyproject.toml").is_file():
+                return folder
+    raise FileNotFoundError(
+        "cannot find the course repository (a folder with notebooks/sources and pyproject.toml) above "
+        f"{Path.cwd()}; run from inside a clone or set VCLIB_ROOT"
+    )
+
+
+def __getattr__(name: str) -> Path:
+    """``ROOT``, ``NOTEBOOK_DIR``, ``SOURCE_DIR`` and ``REPORT_PATH``, found when first used."""
+    paths = {"ROOT": (), "NOTEBOOK_DIR": ("notebooks",), "SOURCE_DIR": ("notebooks", "sources"),
+             "REPORT_PATH": ("build", "report.json")}
+    if name not in paths:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return repository_root().joinpath(*paths[name])
 
 
 def repository_url() -> str:
     """The repository URL, held in one place: ``[project.urls] Repository`` of pyproject.toml."""
-    match = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    pyproject = repository_root() / "pyproject.toml"
+    match = re.search(r'^Repository\s*=\s*"([^"]+)"', pyproject.read_text(), re.MULTILINE)
     if match is None:
-        raise ValueError("pyproject.toml has no [project.urls] Repository entry")
+        raise ValueError(f"{pyproject} has no [project.urls] Repository entry")
     return match.group(1)
 
 
@@ -56,20 +84,19 @@ def select(names: list[str] | None, directory: Path, suffix: str) -> list[Path]:
 
 def build(names: list[str] | None = None) -> list[Path]:
     """Convert notebook sources to ``notebooks/<name>.ipynb`` (outputs cleared)."""
+    require_extra("jupytext", "nbformat", purpose="python -m vclib build")
     import jupytext
     import nbformat
 
+    root = repository_root()
     written = []
-    for source in select(names, SOURCE_DIR, ".py"):
+    for source in select(names, root / "notebooks" / "sources", ".py"):
         notebook = jupytext.read(source, fmt="py:percent")
         notebook.cells.insert(0, nbformat.v4.new_code_cell(colab_install_source()))
-        notebook.metadata = {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        }
+        notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
         for cell in notebook.cells:
             cell.metadata.pop("lines_to_next_cell", None)
-        target = NOTEBOOK_DIR / f"{source.stem}.ipynb"
+        target = root / "notebooks" / f"{source.stem}.ipynb"
         nbformat.write(nbformat.validator.normalize(notebook)[1], target)
         written.append(target)
     return written
@@ -80,68 +107,73 @@ class NotebookResult:
     """What ``run`` measured for one notebook."""
 
     name: str
+    mode: str
     seconds: float
     ok: bool
     metrics: dict[str, float] = field(default_factory=dict)
     error: str = ""
 
 
-def execute(path: Path, mode: str, inplace: bool, timeout: int) -> NotebookResult:
+def execute(path: Path, mode: str, inplace: bool, timeout: int, reply_grace: float = 30.0) -> NotebookResult:
     """Execute one notebook headless; write it to ``build/notebooks`` or back in place."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from vclib import runner
 
-    notebook = nbformat.read(path, as_version=4)
+    notebook = runner.nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as scratch:
         metrics_file = Path(scratch) / "metrics.json"
-        os.environ.update({"VCLIB_MODE": mode, "VCLIB_PROGRESS": "0", "VCLIB_METRICS_FILE": str(metrics_file)})
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": str(path.parent)}})
+        env = {"VCLIB_MODE": mode, "VCLIB_PROGRESS": "0", "VCLIB_METRICS_FILE": str(metrics_file)}
         started = time.perf_counter()
         error = ""
         try:
-            client.execute()
-        except (CellExecutionError, CellTimeoutError) as failure:
-            index = next((i for i, c in enumerate(notebook.cells) if c.get("cell_type") == "code" and any(
-                o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-            where = f"cell {index}" if index is not None else "a cell"
-            message = re.sub(r"\x1b\[[0-9;]*m", "", str(failure)).strip().splitlines()[-1]
-            error = f"{path.name}: {where} failed: {message}"
+            runner.execute_notebook(notebook, path.name, path.parent, env, timeout=timeout, reply_grace=reply_grace)
+        except runner.NotebookRunError as failure:
+            error = str(failure)
         seconds = time.perf_counter() - started
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    target = path if inplace else ROOT / "build" / "notebooks" / path.name
+    target = path if inplace else repository_root() / "build" / "notebooks" / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, target)
-    return NotebookResult(path.stem, round(seconds, 1), not error, metrics, error)
+    runner.nbformat.write(notebook, target)
+    return NotebookResult(path.stem, mode, round(seconds, 1), not error, metrics, error)
 
 
 def run(names: list[str] | None = None, mode: str = "quick", inplace: bool = False,
         timeout: int = 900) -> list[NotebookResult]:
-    """Execute notebooks, print a summary table and write ``build/report.json``."""
+    """Execute notebooks, print a summary table and write ``build/report.json``.
+
+    Entries of notebooks not run this time stay in the report, each labelled with the mode it ran in.
+    """
     from vclib.session import resolve_mode
 
     mode = resolve_mode(mode)
     results = []
-    for path in select(names, NOTEBOOK_DIR, ".ipynb"):
+    for path in select(names, repository_root() / "notebooks", ".ipynb"):
         print(f"running {path.name} ({mode} mode) ...", flush=True)
         result = execute(path, mode, inplace, timeout)
         results.append(result)
         if not result.ok:
             print(f"FAILED {result.error}", flush=True)
-    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(REPORT_PATH.read_text()).get("notebooks", {}) if REPORT_PATH.is_file() else {}
+    report_path = repository_root() / "build" / "report.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    previous = load_report(report_path).get("notebooks", {}) if report_path.is_file() else {}
     previous.update({r.name: asdict(r) for r in results})
-    REPORT_PATH.write_text(json.dumps({"mode": mode, "notebooks": previous}, indent=2))
+    report_path.write_text(json.dumps({"notebooks": previous}, indent=2))
     print(summary_table(results))
     return results
 
 
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read a ``build/report.json`` written by ``python -m vclib run``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no report at {path}; run `python -m vclib run` first")
+    return json.loads(path.read_text())
+
+
 def summary_table(results: list[NotebookResult]) -> str:
-    """A plain-text table: notebook, status, seconds, headline metrics."""
-    lines = [f"{'notebook':<48} {'status':<7} {'seconds':>8}  metrics", "-" * 100]
+    """A plain-text table: notebook, mode, status, seconds, headline metrics."""
+    lines = [f"{'notebook':<44} {'mode':<6} {'status':<7} {'seconds':>8}  metrics", "-" * 100]
     for r in results:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in r.metrics.items())
-        lines.append(f"{r.name:<48} {'ok' if r.ok else 'FAILED':<7} {r.seconds:>8.1f}  {metrics}")
+        lines.append(f"{r.name:<44} {r.mode:<6} {'ok' if r.ok else 'FAILED':<7} {r.seconds:>8.1f}  {metrics}")
     lines.append(f"total {sum(r.seconds for r in results):.1f} s")
     return "\n".join(lines)
