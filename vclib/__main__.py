@@ -1,9 +1,10 @@
-"""Command line: ``python -m vclib run | build``."""
+"""Command line: ``python -m vclib run | build | student | grade``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vclib import notebooks
 
@@ -15,13 +16,29 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="*", help="P1 ... P5 (default: all)")
     run.add_argument("--mode", choices=("quick", "full"), default="quick")
     run.add_argument("--inplace", action="store_true", help="store outputs in notebooks/ instead of build/")
-    run.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (quick mode needs far less)")
+    run.add_argument("--timeout", type=int, default=900, help="seconds one cell may compute")
     build = commands.add_parser("build", help="turn notebooks/sources/*.py into notebooks/*.ipynb")
     build.add_argument("notebooks", nargs="*", help="P1 ... P5 (default: all)")
+    student = commands.add_parser("student", help="write the exercise edition (solutions removed) into OUT")
+    student.add_argument("out", type=Path)
+    grade = commands.add_parser("grade", help="run the exercise tests against a copy and score each exercise")
+    grade.add_argument("path", nargs="?", type=Path, default=Path.cwd(), help="the copy to grade (default: here)")
+    grade.add_argument("--exercise", action="append", help="grade only this exercise id (repeatable)")
     args = parser.parse_args(argv)
     if args.command == "build":
         for path in notebooks.build(args.notebooks):
             print(f"wrote {path.relative_to(notebooks.repository_root())}")
+        return 0
+    if args.command == "student":
+        from vclib.student import write_student_copy
+
+        exercises = write_student_copy(args.out, notebooks.repository_root())
+        print(f"wrote the exercise edition to {args.out}: {len(exercises)} exercises, listed in EXERCISES.md")
+        return 0
+    if args.command == "grade":
+        from vclib.grading import grade, grades_table
+
+        print(grades_table(grade(args.path, args.exercise)))
         return 0
     results = notebooks.run(args.notebooks, mode=args.mode, inplace=args.inplace, timeout=args.timeout)
     return 0 if all(r.ok for r in results) else 1
