@@ -12,7 +12,7 @@ from queue import Empty
 import nbformat
 import pytest
 
-from vclib import runner
+from vclib import notebooks, runner
 from vclib.runner import BoundedNotebookClient, NotebookRunError, execute_notebook
 
 
@@ -109,3 +109,18 @@ def test_missed_wake_up_costs_one_poll_interval_not_the_cell_timeout(tmp_path, m
     seconds = run(nb, tmp_path, timeout=600)
     assert nb.cells[2].outputs[0]["text"] == "2\n"
     assert seconds < 60  # stock nbclient would wait 600 s for each of the three replies
+
+
+def test_widget_outputs_keep_a_picture_of_their_first_figure(tmp_path):
+    drawing = """
+import ipywidgets as w, matplotlib.pyplot as plt
+def draw(k=1):
+    plt.plot(range(k + 2)); plt.show()
+_ = w.interact(draw, k=w.IntSlider(1, 0, 5))
+"""
+    nb = notebook("%matplotlib inline", drawing, "import ipywidgets as w\nw.IntSlider()")
+    run(nb, tmp_path)
+    assert notebooks.store_widget_snapshots(nb) == 1  # the bare slider draws nothing
+    interactive, slider = nb.cells[1].outputs[-1]["data"], nb.cells[2].outputs[0]["data"]
+    assert interactive["image/png"] and "application/vnd.jupyter.widget-view+json" in interactive
+    assert "image/png" not in slider

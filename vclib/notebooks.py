@@ -130,10 +130,51 @@ def execute(path: Path, mode: str, inplace: bool, timeout: int, reply_grace: flo
             error = str(failure)
         seconds = time.perf_counter() - started
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    store_widget_snapshots(notebook)
     target = path if inplace else repository_root() / "build" / "notebooks" / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     runner.nbformat.write(notebook, target)
     return NotebookResult(path.stem, mode, round(seconds, 1), not error, metrics, error)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_snapshot(model_id: str, state: dict[str, Any]) -> str | None:
+    """The first PNG (base64) held by the widget ``model_id`` or, depth first, by the widgets inside it.
+
+    A widget's figure is drawn into an ``Output`` widget, whose outputs nbclient stores in the widget state.
+    """
+    model = state.get(model_id)
+    if model is None:
+        return None
+    for output in model["state"].get("outputs", []):
+        if "image/png" in output.get("data", {}):
+            return output["data"]["image/png"]
+    for child in model["state"].get("children", []):
+        png = widget_snapshot(child.removeprefix("IPY_MODEL_"), state)
+        if png is not None:
+            return png
+    return None
+
+
+def store_widget_snapshots(notebook: Any) -> int:
+    """Add each widget's first figure as ``image/png`` beside its widget view, in the same output.
+
+    JupyterLab draws the live widget when it can (a trusted notebook with a kernel) and the picture
+    otherwise: in an untrusted notebook, on GitHub and on nbviewer, where the widget view alone shows
+    only its text repr. Returns how many outputs received a picture.
+    """
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    stored = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            png = widget_snapshot(view["model_id"], state) if view else None
+            if png is not None:
+                output["data"]["image/png"] = png
+                stored += 1
+    return stored
 
 
 def run(names: list[str] | None = None, mode: str = "quick", inplace: bool = False,
