@@ -4,11 +4,17 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.vclib-installed
 NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
 
-.PHONY: install run test unit nbval lint lab notebooks clean
+# Root (containers, Colab-like VMs) needs --allow-root for jupyter lab.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+.PHONY: install run test unit nbval lint lab notebooks check-colab test-browser student clean
+
+# The full local set: runtime + [lab] + [dev]. torchattacks (a parity oracle in tests/test_adversarial.py) is
+# installed with --no-deps so that its exact pins cannot downgrade numpy, scipy or torch.
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet -e ".[dev]"
+	$(PYTHON) -m pip install --quiet -e ".[lab,dev]"
+	$(PYTHON) -m pip install --quiet --no-deps "torchattacks>=3.5"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,11 +34,23 @@ nbval: $(STAMP)
 	VCLIB_PROGRESS=0 $(PYTHON) -m pytest $(NBVAL) notebooks
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/
 
 notebooks: $(STAMP)  ## rebuild notebooks from notebooks/sources and store fresh quick-mode outputs
 	$(PYTHON) -m vclib build
 	$(PYTHON) -m vclib run --inplace
+
+# JupyterLab in Chromium (tests/browser): needs the system chromium (apt-get install chromium) or VCLIB_CHROMIUM.
+test-browser: $(STAMP)  ## open, Run All, widgets and controls of every notebook in a real JupyterLab
+	$(PYTHON) -m pip install --quiet -e ".[browser]"
+	VCLIB_BROWSER=1 $(PYTHON) -m pytest -p no:cacheprovider tests/browser
+
+student: $(STAMP)  ## the exercise edition in build/student (solutions removed, outputs cleared, EXERCISES.md)
+	rm -rf build/student
+	$(PYTHON) -m vclib student build/student
+
+check-colab:  ## dry-run the Colab install cell against colab/constraints-*.txt (skips when offline)
+	python3 scripts/check_colab.py
 
 clean:
 	rm -rf build .pytest_cache

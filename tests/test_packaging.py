@@ -12,11 +12,17 @@ from vclib import notebooks
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def _pyproject_dependencies() -> list[str]:
-    text = (ROOT / "pyproject.toml").read_text()
-    block = re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M).group(1)
-    dev = re.search(r"^dev = \[(.*?)\]", text, re.S | re.M).group(1)
-    return sorted(re.findall(r'"([^"]+)"', block) + re.findall(r'"([^"]+)"', dev))
+    """The runtime set plus every extra, as environment.yml must list it."""
+    project = _pyproject()
+    extras = [req for reqs in project["optional-dependencies"].values() for req in reqs]
+    return sorted(set(project["dependencies"]) | set(extras))
 
 
 def _environment_dependencies() -> list[str]:
@@ -27,6 +33,15 @@ def _environment_dependencies() -> list[str]:
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     assert _environment_dependencies() == _pyproject_dependencies()
+
+
+def test_runtime_set_leaves_colab_tooling_to_extras():
+    runtime = {re.split(r"[<>=!~\[ ]", req)[0].lower() for req in _pyproject()["dependencies"]}
+    tooling = {"jupyterlab", "ipykernel", "nbval", "nbclient", "nbformat", "jupytext", "pytest", "notebook",
+               "jupyter-server", "jupyter-client", "tornado"}
+    assert not runtime & tooling, sorted(runtime & tooling)
+    assert {"torch", "torchvision", "trimesh", "h5py", "scipy"} <= runtime
+    assert {"lab", "dev", "clip"} <= set(_pyproject()["optional-dependencies"])
 
 
 def test_torch_is_never_pinned_exactly():
