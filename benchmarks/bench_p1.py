@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from common import interleaved_medians, parse_args
 
 from vclib.basics import cross_entropy
-from vclib.session import load_report
+from vclib.notebooks import load_report
 
 REPORT = Path(__file__).resolve().parent.parent / "build" / "report.json"
 

@@ -19,6 +19,7 @@ def _random_configs(count: int, seed: int):
         }
 
 
+@pytest.mark.exercise("vclib.basics.conv_arithmetic.conv_output_size")
 def test_conv_output_size_matches_conv2d_on_random_configs():
     checked = rejected = 0
     for cfg in _random_configs(400, seed=0):

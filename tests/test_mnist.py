@@ -8,9 +8,16 @@ import torch
 
 from vclib.data import make_loader
 from vclib.data.mnist import load_cifar10, load_fashion_mnist, load_mnist
+from vclib.data.sources import reset_announcements
 
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_announcements():
+    """Loaders print their data line once per session; each test starts a new one."""
+    reset_announcements()
 
 
 def write_idx_fixture(root, count=12, seed=0):

@@ -1,6 +1,7 @@
 """setup(): mode, seeding, metrics log; show_source; metrics; plots."""
 
 import json
+import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +17,8 @@ def test_setup_prints_one_line_and_seeds(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("VCLIB_DATA", str(tmp_path))
     cfg = vclib.setup(seed=7)
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and "device: cpu" in out[0] and "mode: quick" in out[0] and str(tmp_path) in out[0]
+    assert len(out) == 1 and f"device: {cfg.device.type}" in out[0] and "mode: quick" in out[0]
+    assert str(tmp_path) in out[0]
     first = (torch.rand(3), np.random.rand())
     vclib.setup(seed=7, verbose=False)
     assert torch.equal(first[0], torch.rand(3)) and first[1] == np.random.rand()
@@ -86,13 +88,13 @@ def test_plots_build_figures_and_validate():
         viz.show_images(torch.rand(2, 2, 8, 8))
     with pytest.raises(ValueError, match="not in the history"):
         viz.plot_history(history, keys=["val_f1"])
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(ValueError, match=r"matrix must have shape \(2, 2\), got \(2, 3\)"):
         viz.plot_confusion_matrix(torch.zeros(2, 3))
     plt.close("all")
 
 
 def test_conv_explorer_draws_every_case():
-    from vclib.viz.conv_explorer import draw_conv_cases, draw_convolution
+    from vclib.basics.conv_explorer import draw_conv_cases, draw_convolution
 
     fig = draw_conv_cases(step=2)
     assert len(fig.axes) == 8
@@ -100,6 +102,22 @@ def test_conv_explorer_draws_every_case():
     assert draw_convolution(ax, 5, 3, stride=2, padding=1, step=8) == 3
     with pytest.raises(ValueError, match="no valid output position"):
         draw_convolution(ax, 2, 5)
+
+
+def test_conv_explorer_dropdown_says_custom_after_a_slider_leaves_the_preset():
+    from vclib.basics.conv_arithmetic import CONV_CASES
+    from vclib.basics.conv_explorer import conv_explorer
+
+    explorer = conv_explorer()
+    controls = explorer.children[0].children
+    presets, size, kernel = controls[0], controls[1], controls[2]
+    name = list(CONV_CASES)[3]
+    presets.value = name
+    assert (size.value, kernel.value) == (CONV_CASES[name]["size"], CONV_CASES[name]["kernel_size"])
+    assert presets.value == name  # applying a preset keeps its name
+    kernel.value = 1 if kernel.value != 1 else 2
+    assert presets.value == "custom"
+    plt.close("all")
 
 
 def test_attention_overlay_draws_and_validates():
@@ -110,3 +128,23 @@ def test_attention_overlay_draws_and_validates():
     assert len(ax.images) == 2 and len(ax.patches) == 1
     with pytest.raises(ValueError, match="attention_row must have 16 weights"):
         draw_attention_overlay(ax, torch.rand(3, 32, 32), torch.rand(15), query=0, patch_size=8)
+
+
+def test_portable_cpu_kernels_are_requested_on_x86_only(monkeypatch):
+    from vclib import session
+
+    for name in session.PORTABLE_CPU_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(session.platform, "machine", lambda: "arm64")
+    assert session.use_portable_cpu_kernels() == torch.backends.cpu.get_cpu_capability()
+    assert not any(name in os.environ for name in session.PORTABLE_CPU_KERNELS)
+    monkeypatch.setattr(session.platform, "machine", lambda: "x86_64")
+    monkeypatch.setenv("VCLIB_PORTABLE_KERNELS", "0")
+    session.use_portable_cpu_kernels()
+    assert not any(name in os.environ for name in session.PORTABLE_CPU_KERNELS)
+    monkeypatch.delenv("VCLIB_PORTABLE_KERNELS")
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # a choice already made in the environment is kept
+    session.use_portable_cpu_kernels()
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2" and os.environ["MKL_CBWR"] == "COMPATIBLE"
+    cfg = vclib.setup(verbose=False)
+    assert cfg.cpu_kernels == torch.backends.cpu.get_cpu_capability() and cfg.threads == torch.get_num_threads()

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from vclib.basics import cross_entropy, log_softmax, softmax
 
 
+@pytest.mark.exercise("vclib.basics.softmax.softmax")
 @pytest.mark.parametrize("shape,dim", [((5, 7), -1), ((3, 4, 6), 1), ((1, 1), -1), ((2, 3, 4, 5), 0)])
 def test_softmax_and_log_softmax_match_torch(shape, dim):
     logits = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
@@ -18,6 +19,7 @@ def test_softmax_and_log_softmax_match_torch(shape, dim):
     torch.testing.assert_close(ours, theirs)
 
 
+@pytest.mark.exercise("vclib.basics.softmax.softmax")
 def test_softmax_is_stable_for_huge_logits():
     logits = torch.tensor([[1e4, -1e4, 0.0], [3e4, 3e4, 3e4]])
     probs = softmax(logits)

@@ -171,3 +171,21 @@ def test_ddp_two_processes_equal_one_process_with_the_same_global_batch(tmp_path
         torch.testing.assert_close(ddp_state[name], value, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ddp_state["train_loss"], torch.tensor([h["train_loss"] for h in history]),
                                rtol=1e-5, atol=1e-6, check_dtype=False)
+
+
+@pytest.mark.parametrize("progress_bar", [False, True])
+def test_fit_equals_the_plain_loop_with_or_without_progress_bars(progress_bar):
+    """fit must not change the batches: same seeds -> bitwise the same weights as the loop written out."""
+    expected, dataset = make_classification_problem()
+    optimizer = torch.optim.Adam(expected.parameters(), lr=1e-2)
+    loader = make_loader(dataset, batch_size=16, shuffle=True, seed=3)
+    for _ in range(2):
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(expected(x), y).backward()
+            optimizer.step()
+    model, dataset = make_classification_problem()
+    fit(model, make_loader(dataset, batch_size=16, shuffle=True, seed=3), epochs=2,
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-2), progress_bar=progress_bar)
+    for a, b in zip(expected.parameters(), model.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from vclib.data.sources import reset_announcements
 from vclib.data.tfrecord import encode_example, write_tfrecord
 from vclib.data.youtube8m import (
     AUDIO_DIM,
@@ -33,6 +34,14 @@ from vclib.data.youtube8m import (
     write_records,
     write_synthetic_shards,
 )
+from vclib.data.youtube8m.synthetic import LABELS_PER_VIDEO, STRONG, feature_scale
+
+
+@pytest.fixture(autouse=True)
+def _fresh_announcements():
+    """Loaders print their data line once per session; each test starts a new one."""
+    reset_announcements()
+
 
 TINY = SyntheticConfig(num_classes=20, train_videos=120, validate_videos=60, test_videos=30,
                        videos_per_shard=50, num_topics=4)
@@ -204,7 +213,8 @@ def test_synthetic_videos_are_deterministic_and_well_formed():
     assert [v["id"] for v in videos] == [v["id"] for v in again]
     np.testing.assert_array_equal(videos[5]["mean_rgb"], again[5]["mean_rgb"])
     assert len(videos) == TINY.train_videos
-    assert all(1 <= len(v["labels"]) <= 5 and len(set(v["labels"])) == len(v["labels"]) for v in videos)
+    assert all(1 <= len(v["labels"]) <= len(LABELS_PER_VIDEO) for v in videos)
+    assert all(len(set(v["labels"])) == len(v["labels"]) for v in videos)
     assert all(0 <= label < TINY.num_classes for v in videos for label in v["labels"])
     ids = [v["id"] for split in ("train", "validate", "test") for v in synthetic_videos(split, TINY)]
     assert len(set(ids)) == len(ids) and all(len(i) == 4 for i in ids)
@@ -227,8 +237,7 @@ def test_synthetic_features_carry_the_class_structure():
     config = SyntheticConfig()
     classes = synthetic_classes(config)
     videos = synthetic_videos("validate", config)
-    scale = 8.0 * np.arange(1, RGB_DIM + 1) ** -0.15  # undo the generator's PCA-like scaling
-    rgb = np.stack([v["mean_rgb"] for v in videos]) / scale
+    rgb = np.stack([v["mean_rgb"] for v in videos]) / feature_scale("rgb")  # undo the PCA-like scaling
     labels = np.zeros((len(videos), config.num_classes), dtype=bool)
     for row, video in enumerate(videos):
         labels[row, video["labels"]] = True
@@ -237,7 +246,7 @@ def test_synthetic_features_carry_the_class_structure():
     two_looks = np.flatnonzero((classes.rgb_strength > classes.audio_strength) & classes.two_looks)
     present = projection[:, vision][labels[:, vision]].mean()
     absent = projection[:, vision][~labels[:, vision]].mean()
-    assert present > absent + 0.5 * 3 * config.signal
+    assert present > absent + 0.5 * STRONG * config.signal
     signed = projection[:, two_looks][labels[:, two_looks]]
     assert abs(signed.mean()) < 0.25 * np.abs(signed).mean()  # the looks cancel on average
 

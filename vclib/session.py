@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 MODES = ("quick", "full")
 DEFAULT_THREADS = 2
+# CPU kernels that most x86 machines share (laptops rarely have AVX-512; cloud CPUs usually do). torch,
+# oneDNN and MKL pick vector code by CPU, and each kind sums in its own order, so without these the same
+# seed gives slightly different weights on different machines. Set before the first kernel runs.
+PORTABLE_CPU_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 T = TypeVar("T")
 
 
@@ -28,6 +33,8 @@ class Config:
 
     Attributes:
         device: where models and tensors go (cuda, then mps, then cpu).
+        cpu_kernels: the CPU kernel level torch uses (``"AVX2"``, ``"AVX512"``, ...); results are
+            bitwise repeatable only between machines with the same level and thread count.
         mode: ``"quick"`` (laptop CPU, embedded data, minutes) or ``"full"`` (GPU, real datasets).
         seed: the seed every generator was set to.
         data_dir: where real datasets are looked for and downloaded to.
@@ -40,6 +47,8 @@ class Config:
     seed: int
     data_dir: Path
     is_colab: bool = False
+    cpu_kernels: str = ""
+    threads: int = DEFAULT_THREADS
     metrics: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -101,6 +110,19 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def use_portable_cpu_kernels() -> str:
+    """Ask torch, oneDNN and MKL for AVX2 kernels on x86 CPUs (unless the environment already chose) and
+    return the torch kernel level in use, e.g. ``"AVX2"``.
+
+    This only takes effect if no torch CPU kernel ran earlier in the process (``setup()`` is the first
+    call of every notebook). Set ``VCLIB_PORTABLE_KERNELS=0`` to keep the fastest kernels of the machine.
+    """
+    if os.environ.get("VCLIB_PORTABLE_KERNELS", "1") != "0" and platform.machine().lower() in ("x86_64", "amd64"):
+        for name, value in PORTABLE_CPU_KERNELS.items():
+            os.environ.setdefault(name, value)
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def default_data_dir() -> Path:
     """``VCLIB_DATA`` if set, else ``/content/data`` on Colab, else ``~/.cache/vclib/data``."""
     if "VCLIB_DATA" in os.environ:
@@ -134,7 +156,8 @@ def _configure_plots() -> None:
 
     mpl.rcParams.update(
         {
-            "figure.dpi": 80,
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
             "figure.figsize": (6.0, 4.0),
             "axes.grid": True,
             "grid.alpha": 0.3,
@@ -142,6 +165,9 @@ def _configure_plots() -> None:
             "axes.spines.right": False,
             "image.cmap": "gray",
             "font.size": 10,
+            "axes.titlesize": 12,
+            "axes.labelsize": 11,
+            "figure.titlesize": 13,
         }
     )
 
@@ -153,23 +179,33 @@ def setup(mode: str | None = None, seed: int = 0, threads: int | None = None, ve
         mode: ``"quick"`` or ``"full"``; ``None`` reads ``VCLIB_MODE`` (default ``"quick"``).
         seed: seed for python, numpy and torch.
         threads: CPU threads for torch; ``None`` reads ``VCLIB_THREADS`` (default 2), so timings and
-            results do not depend on how many cores a machine happens to have.
+            results do not depend on how many cores a machine happens to have (the thread count changes
+            how sums are split, and so the last bits of the results).
+
+    For repeatable runs it also seeds every generator, asks for deterministic algorithms and, on x86,
+    for the AVX2 kernels that most machines share (see :func:`use_portable_cpu_kernels`).
         verbose: print the one-line summary.
     """
     chosen_mode = resolve_mode(mode)
+    cpu_kernels = use_portable_cpu_kernels()  # before any kernel runs
     if threads is None:
         threads = int(os.environ.get("VCLIB_THREADS", DEFAULT_THREADS))
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     torch.set_num_threads(threads)
     seed_everything(seed)
+    from vclib.data.sources import reset_announcements
+
+    reset_announcements()  # each session says once which data it uses
     colab = in_colab()
     if colab:
         _configure_colab()
     _configure_plots()
-    cfg = Config(device=pick_device(), mode=chosen_mode, seed=seed, data_dir=default_data_dir(), is_colab=colab)
+    cfg = Config(device=pick_device(), mode=chosen_mode, seed=seed, data_dir=default_data_dir(), is_colab=colab,
+                 cpu_kernels=cpu_kernels, threads=threads)
     if verbose:
-        print(f"vclib {_version()} | device: {cfg.device.type} | mode: {cfg.mode} | data: {cfg.data_dir}")
+        print(f"vclib {_version()} | device: {cfg.device.type} | mode: {cfg.mode} | "
+              f"cpu: {cfg.cpu_kernels}, {cfg.threads} threads | data: {cfg.data_dir}")
     return cfg
 
 
@@ -177,11 +213,3 @@ def _version() -> str:
     from vclib import __version__
 
     return __version__
-
-
-def load_report(path: str | Path) -> dict[str, Any]:
-    """Read a ``build/report.json`` written by ``python -m vclib run``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no report at {path}; run `python -m vclib run` first")
-    return json.loads(path.read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vclib.checks import check_tensor
+from vclib.checks import check_shape, check_tensor
 
 
 class DigitCNN(nn.Module):
@@ -29,7 +29,6 @@ class DigitCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: ``(B, 1, 28, 28)`` float -> logits ``(B, num_classes)``."""
-        check_tensor(images, "images", ndim=4, floating=True)
-        if images.shape[1:] != (1, 28, 28):
-            raise ValueError(f"images must have shape (B, 1, 28, 28), got {tuple(images.shape)}")
+        check_tensor(images, "images", floating=True)
+        check_shape(images, "images", (None, 1, 28, 28))
         return self.classifier(self.features(images))

@@ -48,7 +48,9 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
             f"kernel_size={kernel_size} with dilation={dilation} spans {span} cells, more than the padded input "
             f"(size={size} + 2 * padding={padding} = {padded}): no valid output position"
         )
+    ### BEGIN SOLUTION
     return (padded - span) // stride + 1
+    ### END SOLUTION
 
 
 def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,

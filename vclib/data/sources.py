@@ -36,9 +36,21 @@ def check_source(source: str, choices: tuple[str, ...]) -> None:
     check_choice(source, "source", choices)
 
 
+_ANNOUNCED: set[str] = set()  # lines already printed in this session (vclib.setup() clears it)
+
+
 def announce(dataset: str, source: str, detail: str) -> None:
-    """The one line that says which data a loader picked."""
-    print(f"{dataset}: using {source} data ({detail})")
+    """The one line that says which data a loader picked, printed once per session (the train and test
+    splits of one dataset share it)."""
+    line = f"{dataset}: using {source} data ({detail})"
+    if line not in _ANNOUNCED:
+        _ANNOUNCED.add(line)
+        print(line)
+
+
+def reset_announcements() -> None:
+    """Forget the printed lines, so that the next loader announces its data again."""
+    _ANNOUNCED.clear()
 
 
 def safe_extract(archive: str | Path, destination: str | Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vclib.checks import check_choice, check_positive_int, check_tensor
+from vclib.checks import check_choice, check_positive_int, check_shape, check_tensor
 
 FUSIONS = ("early", "late")
 
@@ -26,36 +26,32 @@ class FusionMLP(nn.Module):
 
     Args:
         num_classes: C.
-        fusion: ``"early"`` or ``"late"``.
-        hidden: hidden width (the audio MLP of late fusion uses a quarter of it, as audio has 8x fewer
+        hidden_size: hidden width (the audio MLP of late fusion uses a quarter of it, as audio has 8x fewer
             features).
-        rgb_dim, audio_dim: feature sizes (1024 and 128 in YouTube-8M).
+        rgb_dim: rgb feature size (1024 in YouTube-8M).
+        audio_dim: audio feature size (128 in YouTube-8M).
+        fusion: ``"early"`` or ``"late"``.
         dropout: dropout after the hidden layer.
     """
 
-    def __init__(self, num_classes: int, fusion: str = "early", hidden: int = 256, rgb_dim: int = 1024,
-                 audio_dim: int = 128, dropout: float = 0.2) -> None:
+    def __init__(self, num_classes: int, hidden_size: int = 256, rgb_dim: int = 1024, audio_dim: int = 128,
+                 fusion: str = "early", dropout: float = 0.2) -> None:
         super().__init__()
-        for value, name in ((num_classes, "num_classes"), (hidden, "hidden"), (rgb_dim, "rgb_dim"),
+        for value, name in ((num_classes, "num_classes"), (hidden_size, "hidden_size"), (rgb_dim, "rgb_dim"),
                             (audio_dim, "audio_dim")):
             check_positive_int(value, name)
         check_choice(fusion, "fusion", FUSIONS)
         self.fusion, self.rgb_dim, self.audio_dim = fusion, rgb_dim, audio_dim
         if fusion == "early":
-            self.joint = mlp(rgb_dim + audio_dim, hidden, num_classes, dropout)
+            self.joint = mlp(rgb_dim + audio_dim, hidden_size, num_classes, dropout)
         else:
-            self.rgb_branch = mlp(rgb_dim, hidden, num_classes, dropout)
-            self.audio_branch = mlp(audio_dim, max(1, hidden // 4), num_classes, dropout)
+            self.rgb_branch = mlp(rgb_dim, hidden_size, num_classes, dropout)
+            self.audio_branch = mlp(audio_dim, max(1, hidden_size // 4), num_classes, dropout)
 
     def forward(self, rgb: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """``rgb (B, 1024)``, ``audio (B, 128)`` -> logits ``(B, C)``."""
-        for tensor, name, width in ((rgb, "rgb", self.rgb_dim), (audio, "audio", self.audio_dim)):
-            check_tensor(tensor, name, ndim=2, floating=True)
-            if tensor.shape[1] != width:
-                raise ValueError(f"{name} must have {width} columns, got shape {tuple(tensor.shape)}")
-        if rgb.shape[0] != audio.shape[0]:
-            raise ValueError(f"rgb and audio must have the same batch size, got {rgb.shape[0]} and "
-                             f"{audio.shape[0]}")
+        check_shape(check_tensor(rgb, "rgb", floating=True), "rgb", (None, self.rgb_dim))
+        check_shape(check_tensor(audio, "audio", floating=True), "audio", (rgb.shape[0], self.audio_dim))
         if self.fusion == "early":
             return self.joint(torch.cat([rgb, audio], dim=1))  # (B, rgb_dim + audio_dim) -> (B, C)
         return self.rgb_branch(rgb) + self.audio_branch(audio)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vclib.checks import check_positive_int, check_tensor
+from vclib.checks import check_positive_int, check_shape, check_tensor
 
 
 class LogisticModel(nn.Module):
@@ -27,8 +27,6 @@ class LogisticModel(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features (B, D)`` -> logits ``(B, C)``."""
-        check_tensor(features, "features", ndim=2, floating=True)
-        if features.shape[1] != self.linear.in_features:
-            raise ValueError(f"features must have {self.linear.in_features} columns, got shape "
-                             f"{tuple(features.shape)}")
+        check_tensor(features, "features", floating=True)
+        check_shape(features, "features", (None, self.linear.in_features))
         return self.linear(features)

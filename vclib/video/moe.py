@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vclib.checks import check_positive_int, check_tensor
+from vclib.checks import check_positive_int, check_shape, check_tensor
 
 
 class MoeModel(nn.Module):
@@ -39,10 +39,8 @@ class MoeModel(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features (B, D)`` -> logits ``(B, C)``."""
-        check_tensor(features, "features", ndim=2, floating=True)
-        if features.shape[1] != self.gates.in_features:
-            raise ValueError(f"features must have {self.gates.in_features} columns, got shape "
-                             f"{tuple(features.shape)}")
+        check_tensor(features, "features", floating=True)
+        check_shape(features, "features", (None, self.gates.in_features))
         batch, classes, mixtures = features.shape[0], self.num_classes, self.num_mixtures
         gate_logits = self.gates(features).view(batch, classes, mixtures + 1)  # (B, C(M+1)) -> (B, C, M+1)
         log_gates = F.log_softmax(gate_logits, dim=-1)  # (B, C, M+1)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from vclib.checks import check_tensor
+from vclib.checks import check_shape, check_tensor
 
 
 def show_images(images: torch.Tensor, labels: Sequence[object] | None = None, ncols: int = 8,
@@ -64,11 +64,15 @@ def plot_history(history: Sequence[dict[str, float]], keys: Sequence[str] | None
     loss_keys = [k for k in keys if k.endswith("loss")]
     metric_keys = [k for k in keys if not k.endswith("loss")]
     panels = [group for group in (loss_keys, metric_keys) if group]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
     for ax, group in zip(axes[0], panels, strict=True):
         for key in group:
             ax.plot(epochs, [h[key] for h in history], marker="o", label=key)
+        is_loss = group is loss_keys
         ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if is_loss else ", ".join(k.removeprefix("val_") for k in group))
+        ax.set_title("loss per epoch" if is_loss else "validation metrics per epoch" if all(
+            k.startswith("val_") for k in group) else "metrics per epoch")
         ax.legend()
     if title:
         fig.suptitle(title)
@@ -80,9 +84,8 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names: Sequence[str] | Non
                           title: str = "Confusion matrix") -> Figure:
     """Heat map of a confusion matrix ``(C, C)`` (rows: true class, columns: predicted), with counts."""
     check_tensor(matrix, "matrix", ndim=2)
-    if matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"matrix must be square, got shape {tuple(matrix.shape)}")
     count = matrix.shape[0]
+    check_shape(matrix, "matrix", (count, count))
     names = list(class_names) if class_names is not None else [str(i) for i in range(count)]
     if len(names) != count:
         raise ValueError(f"class_names must have {count} entries, got {len(names)}")

@@ -79,8 +79,9 @@ def load_youtube8m(split: str = "train", source: str = "auto", data_dir: str | P
         return YouTube8M(real, NUM_CLASSES, modality, shuffle, source="real")
     config = synthetic or SyntheticConfig()
     files = write_synthetic_shards(split, config, data_dir)
+    sizes = ", ".join(f"{config.videos(name):,} {name}" for name in SPLITS)
     announce("YouTube-8M", "embedded", f"synthetic shards in the real format, {config.num_classes} classes, "
-             f"{config.videos(split):,} {split} videos")
+             f"videos: {sizes}")
     return YouTube8M(files, config.num_classes, modality, shuffle, source="embedded")
 
 

@@ -20,6 +20,9 @@ from vclib.data.youtube8m.records import AUDIO_DIM, RGB_DIM, SPLITS, Record, wri
 GENERATOR_VERSION = 1
 ID_ALPHABET = string.ascii_letters + string.digits
 LABELS_PER_VIDEO = (0.25, 0.3, 0.22, 0.14, 0.09)  # P(1 label), ..., P(5 labels)
+STRONG, WEAK, BOTH = 3.0, 0.3, 2.0  # prototype lengths (times config.signal) of a class's strong/weak/shared modality
+FEATURE_GAIN = {"rgb": 8.0, "audio": 6.0}  # PCA-like scale of the first dimension per modality
+FEATURE_DECAY = 0.15  # dimension d is scaled by gain * d ** -decay
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,8 @@ def synthetic_classes(config: SyntheticConfig) -> SyntheticClasses:
     frequency = 1.0 / np.arange(1, count + 1) ** config.zipf_exponent
     topic = rng.permutation(np.arange(count) % config.num_topics)
     kind = rng.permutation(np.arange(count) % 3)  # 0 vision, 1 audio, 2 both
-    strong, weak, both = 3.0, 0.3, 2.0
-    rgb_strength = np.choose(kind, [strong, weak, both]) * config.signal
-    audio_strength = np.choose(kind, [weak, strong, both]) * config.signal
+    rgb_strength = np.choose(kind, [STRONG, WEAK, BOTH]) * config.signal
+    audio_strength = np.choose(kind, [WEAK, STRONG, BOTH]) * config.signal
     two_looks = rng.random(count) < config.two_look_fraction
     prototypes = []
     for dim in (RGB_DIM, AUDIO_DIM):
@@ -126,6 +128,13 @@ def _video_ids(config: SyntheticConfig) -> dict[str, list[str]]:
     return out
 
 
+def feature_scale(modality: str) -> np.ndarray:
+    """The PCA-like per-dimension scale ``(D,)`` applied to ``"rgb"`` (D = 1024) or ``"audio"`` (D = 128)."""
+    check_choice(modality, "modality", tuple(FEATURE_GAIN))
+    dim = RGB_DIM if modality == "rgb" else AUDIO_DIM
+    return FEATURE_GAIN[modality] * np.arange(1, dim + 1) ** -FEATURE_DECAY
+
+
 def synthetic_videos(split: str, config: SyntheticConfig = SyntheticConfig()) -> list[Record]:
     """The synthetic videos of ``split`` as records (deterministic for a given config)."""
     classes = synthetic_classes(config)
@@ -142,8 +151,8 @@ def synthetic_videos(split: str, config: SyntheticConfig = SyntheticConfig()) ->
     rgb += rng.standard_normal(rgb.shape) / np.sqrt(RGB_DIM)  # a noise vector about 1 long
     audio += rng.standard_normal(audio.shape) / np.sqrt(AUDIO_DIM)
     # Like PCA components, the first dimensions vary most; the audio features spread wider than rgb.
-    rgb *= 8.0 * np.arange(1, RGB_DIM + 1) ** -0.15
-    audio *= 6.0 * np.arange(1, AUDIO_DIM + 1) ** -0.15
+    rgb *= feature_scale("rgb")
+    audio *= feature_scale("audio")
     ids = _video_ids(config)[split]
     return [{"id": ids[i], "labels": label_lists[i], "mean_rgb": rgb[i].astype(np.float32),
              "mean_audio": audio[i].astype(np.float32)} for i in range(count)]

@@ -19,7 +19,7 @@ def _grid(ax: Axes, origin_x: float, cells: int, colour_of, label: str) -> None:
         for col in range(cells):
             ax.add_patch(Rectangle((origin_x + col, cells - 1 - row), 1, 1, facecolor=colour_of(row, col),
                                    edgecolor="0.35", linewidth=0.8))
-    ax.text(origin_x + cells / 2, -0.8, label, ha="center", va="top", fontsize=9)
+    ax.text(origin_x + cells / 2, -0.8, label, ha="center", va="top", fontsize=12)
 
 
 def draw_convolution(ax: Axes, size: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -49,57 +49,74 @@ def draw_convolution(ax: Axes, size: int, kernel_size: int, stride: int = 1, pad
     ax.set_ylim(-2.2, max(padded, out) + 0.5)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(f"k={kernel_size}, s={stride}, p={padding}, d={dilation}: o = {out}", fontsize=9)
+    ax.set_title(f"k={kernel_size}, s={stride}, p={padding}, d={dilation}: o = {out}", fontsize=13)
     return out
 
 
 def draw_conv_cases(step: int = 0) -> Figure:
     """One panel per case of :data:`CONV_CASES` (a static overview for the stored notebook)."""
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7))
+    fig, axes = plt.subplots(2, 4, figsize=(16, 8))
     for ax, (name, case) in zip(axes.flat, CONV_CASES.items(), strict=False):
         draw_convolution(ax, step=step, **case)
-        ax.set_title(f"{name}\n{ax.get_title()}", fontsize=9)
+        ax.set_title(f"{name}\n{ax.get_title()}", fontsize=12)
     axes.flat[-1].axis("off")
     fig.tight_layout()
     return fig
 
 
 def conv_explorer():
-    """An ipywidgets explorer: pick a preset or set size, kernel, stride, padding, dilation and step."""
-    import ipywidgets as widgets
-    from IPython.display import display
+    """An ipywidgets explorer: pick a preset or set size, kernel, stride, padding, dilation and step.
 
-    presets = widgets.Dropdown(options=["custom", *CONV_CASES], value="no padding, no strides", description="preset")
+    Moving a slider away from the chosen preset switches the dropdown to "custom". Returns the widget
+    (a notebook cell that ends with ``conv_explorer()`` displays it).
+    """
+    import ipywidgets as widgets
+
+    presets = widgets.Dropdown(options=["custom", *CONV_CASES], value="no padding, no strides", description="preset",
+                               layout=widgets.Layout(width="320px"))
     size = widgets.IntSlider(5, 1, 9, description="input")
     kernel = widgets.IntSlider(3, 1, 5, description="kernel")
     stride = widgets.IntSlider(1, 1, 3, description="stride")
     padding = widgets.IntSlider(0, 0, 4, description="padding")
     dilation = widgets.IntSlider(1, 1, 3, description="dilation")
     step = widgets.IntSlider(0, 0, 63, description="step")
+    sliders = {"size": size, "kernel_size": kernel, "stride": stride, "padding": padding}
     output = widgets.Output()
+    applying = [False]  # True while a preset writes the sliders
 
     def apply_preset(change: dict) -> None:
         if change["new"] in CONV_CASES:
-            case = CONV_CASES[change["new"]]
-            size.value, kernel.value = case["size"], case["kernel_size"]
-            stride.value, padding.value, dilation.value = case["stride"], case["padding"], 1
+            applying[0] = True
+            for key, slider in sliders.items():
+                slider.value = CONV_CASES[change["new"]][key]
+            dilation.value = 1
+            applying[0] = False
+            redraw()
+
+    def on_slider(_: object = None) -> None:
+        if applying[0]:
+            return
+        case = CONV_CASES.get(presets.value)
+        if case is not None and (dilation.value != 1 or any(s.value != case[k] for k, s in sliders.items())):
+            presets.value = "custom"
+        redraw()
 
     def redraw(_: object = None) -> None:
         output.clear_output(wait=True)
         with output:
-            fig, ax = plt.subplots(figsize=(7, 4))
+            fig, ax = plt.subplots(figsize=(9, 5.5))
             try:
                 draw_convolution(ax, size.value, kernel.value, stride.value, padding.value, dilation.value,
                                  step.value)
             except ValueError as error:
                 ax.axis("off")
-                ax.text(0.5, 0.5, str(error), ha="center", va="center", wrap=True, fontsize=9)
+                ax.set_title("no output", fontsize=13)
+                ax.text(0.5, 0.5, str(error), ha="center", va="center", wrap=True, fontsize=12)
             plt.show()
 
     presets.observe(apply_preset, names="value")
     for control in (size, kernel, stride, padding, dilation, step):
-        control.observe(redraw, names="value")
+        control.observe(on_slider, names="value")
     apply_preset({"new": presets.value})
-    redraw()
     controls = widgets.VBox([presets, size, kernel, stride, padding, dilation, step])
-    display(widgets.HBox([controls, output]))
+    return widgets.HBox([controls, output])
