@@ -27,21 +27,22 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     reference = nn.MultiheadAttention(EMBED, HEADS, batch_first=True).to(device)
-    math_path = MultiHeadAttention(EMBED, HEADS).to(device)
-    fused_path = MultiHeadAttention(EMBED, HEADS, fused=True).to(device)
+    math_path = MultiHeadAttention(EMBED, HEADS, batch_first=True).to(device)
+    fused_path = MultiHeadAttention(EMBED, HEADS, batch_first=True, fused=True).to(device)
     math_path.load_state_dict(reference.state_dict())
     fused_path.load_state_dict(reference.state_dict())
     x = torch.randn(BATCH, LENGTH, EMBED, device=device, requires_grad=True)
     with torch.no_grad():
-        same = torch.allclose(math_path(x, x, x)[0], reference(x, x, x, need_weights=False)[0], atol=1e-5)
-        same &= torch.allclose(fused_path(x, x, x)[0], reference(x, x, x, need_weights=False)[0], atol=1e-5)
+        expected = reference(x, x, x, need_weights=False)[0]
+        same = torch.allclose(math_path(x, x, x, need_weights=False)[0], expected, atol=1e-5)
+        same &= torch.allclose(fused_path(x, x, x, need_weights=False)[0], expected, atol=1e-5)
 
     def step(module: nn.Module, **kwargs: bool) -> None:
         module(x, x, x, **kwargs)[0].sum().backward()
 
     contenders = {
-        "vclib (math)": lambda: step(math_path),
-        "vclib (fused)": lambda: step(fused_path),
+        "vclib (math)": lambda: step(math_path, need_weights=False),
+        "vclib (fused)": lambda: step(fused_path, need_weights=False),
         "torch nn.MultiheadAttention": lambda: step(reference, need_weights=False),
     }
     times = interleaved_medians(contenders, args.rounds, args.threads, device)

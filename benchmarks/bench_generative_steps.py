@@ -16,10 +16,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from vclib import generative
 from vclib.adversarial import pgd
 from vclib.basics.cnn import DigitCNN
 from vclib.generative import ConvVAE, Discriminator, Generator, beta_vae_objective
-from vclib.generative.gan import discriminator_loss, generator_loss
 
 
 def fastest(step: Callable[[], None], repeats: int = 7, steps: int = 10) -> float:
@@ -65,23 +65,12 @@ def cnn_step(batch: int) -> Callable[[], None]:
 
 def gan_step(batch: int, generator_width: int = 32, discriminator_width: int = 16,
              latent: int = 32) -> Callable[[], None]:
-    generator, discriminator = Generator(latent, generator_width), Discriminator(discriminator_width)
-    optimizer_g = torch.optim.Adam(generator.parameters())
-    optimizer_d = torch.optim.Adam(discriminator.parameters())
+    generator_model, discriminator_model = Generator(latent, generator_width), Discriminator(discriminator_width)
+    optimizer_g = torch.optim.Adam(generator_model.parameters())
+    optimizer_d = torch.optim.Adam(discriminator_model.parameters())
     real = torch.rand(batch, 1, 28, 28)
-
-    def step() -> None:
-        fake = generator(torch.randn(batch, latent))
-        d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
-        optimizer_d.zero_grad()
-        d_loss.backward()
-        optimizer_d.step()
-        g_loss = generator_loss(discriminator(fake), saturating=False)
-        optimizer_g.zero_grad()
-        g_loss.backward()
-        optimizer_g.step()
-
-    return step
+    return lambda: generative.gan_step(generator_model, discriminator_model, real, torch.randn(batch, latent),
+                                       optimizer_g, optimizer_d)
 
 
 def pgd_step(batch: int) -> Callable[[], None]:

@@ -31,7 +31,7 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     reference = nn.GRU(FEATURES, HIDDEN, batch_first=True).to(device)
-    ours = GRU(FEATURES, HIDDEN).to(device)
+    ours = GRU(FEATURES, HIDDEN, batch_first=True).to(device)
     ours.load_state_dict(reference.state_dict())
     x = torch.randn(BATCH, STEPS, FEATURES, device=device, requires_grad=True)
     with torch.no_grad():

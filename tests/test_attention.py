@@ -1,6 +1,8 @@
 """vclib.transformer.attention against F.scaled_dot_product_attention, nn.MultiheadAttention and
 nn.TransformerEncoderLayer: values and gradients in float64, masks, odd shapes, bad input."""
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -40,6 +42,7 @@ def assert_same_values_and_grads(ours, reference, inputs, reference_inputs=None)
 # --- scaled_dot_product_attention -------------------------------------------------------------------------
 
 
+@pytest.mark.exercise("vclib.transformer.attention.scaled_dot_product_attention")
 @pytest.mark.parametrize(
     "batch,length,source,dim,value_dim",
     [((2, 3), 5, 7, 4, None), ((1,), 1, 1, 1, None), ((), 6, 6, 8, 3), ((2,), 9, 2, 1, 5)],
@@ -51,6 +54,7 @@ def test_sdpa_equals_torch_without_mask(batch, length, source, dim, value_dim):
     )
 
 
+@pytest.mark.exercise("vclib.transformer.attention.scaled_dot_product_attention")
 def test_sdpa_boolean_mask_equals_torch():
     q, k, v = qkv()
     mask = torch.rand(2, 1, 5, 7) > 0.4  # broadcast over heads
@@ -62,6 +66,7 @@ def test_sdpa_boolean_mask_equals_torch():
     )
 
 
+@pytest.mark.exercise("vclib.transformer.attention.scaled_dot_product_attention")
 def test_sdpa_additive_mask_equals_torch():
     q, k, v = qkv()
     mask = torch.randn(5, 7, **f64)
@@ -73,6 +78,7 @@ def test_sdpa_additive_mask_equals_torch():
     )
 
 
+@pytest.mark.exercise("vclib.transformer.attention.scaled_dot_product_attention")
 @pytest.mark.parametrize("length,source", [(6, 6), (4, 7), (7, 4)])
 def test_sdpa_causal_mask_equals_is_causal(length, source):
     q, k, v = qkv(length=length, source=source)
@@ -85,19 +91,21 @@ def test_causal_mask_layout():
     assert causal_mask(2, 4).shape == (2, 4)
 
 
+@pytest.mark.exercise("vclib.transformer.attention.scaled_dot_product_attention")
 def test_sdpa_fully_masked_query_gives_zeros_like_torch():
     q, k, v = qkv()
     mask = torch.ones(5, 7, dtype=torch.bool)
     mask[2] = False  # query 2 may attend to nothing
-    ours, weights = scaled_dot_product_attention(q, k, v, mask, return_weights=True)
+    ours, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=True)
     assert torch.equal(ours[..., 2, :], torch.zeros_like(ours[..., 2, :]))
     assert torch.equal(weights[..., 2, :], torch.zeros_like(weights[..., 2, :]))
     assert_same_values_and_grads(ours, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), (q, k, v))
 
 
+@pytest.mark.exercise("vclib.transformer.attention.scaled_dot_product_attention")
 def test_sdpa_weights_are_a_distribution_and_explain_the_output():
     q, k, v = qkv()
-    output, weights = scaled_dot_product_attention(q, k, v, return_weights=True)
+    output, weights = scaled_dot_product_attention(q, k, v, need_weights=True)
     assert weights.shape == (2, 3, 5, 7)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 5, **f64))
     torch.testing.assert_close(output, weights @ v)
@@ -108,8 +116,11 @@ def test_sdpa_weights_are_a_distribution_and_explain_the_output():
 def test_sdpa_dropout_zeroes_weights_in_training():
     q, k, v = qkv(batch=(64,))
     torch.manual_seed(0)
-    dropped = scaled_dot_product_attention(q, k, torch.eye(7, **f64).expand(64, 7, 7), dropout_p=0.5)
-    assert 0.35 < (dropped == 0).double().mean() < 0.65  # about half the weights dropped
+    dropped = scaled_dot_product_attention(q, k, torch.eye(7, **f64).expand(64, 7, 7), dropout_p=0.5)  # the weights
+    kept = dropped != 0
+    assert 0.35 < 1 - kept.double().mean() < 0.65  # about half the weights dropped
+    weights = torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1)  # (64, 5, 7), sqrt(E) = 2
+    torch.testing.assert_close(dropped[kept], weights[kept] / (1 - 0.5))  # survivors rescaled by 1 / (1 - p)
     assert torch.equal(scaled_dot_product_attention(q, k, v, dropout_p=0.0), scaled_dot_product_attention(q, k, v))
 
 
@@ -150,7 +161,7 @@ def test_sdpa_bad_mask_raises(mask, match):
 
 def mha_twins(embed_dim=8, num_heads=2, bias=True, fused=False):
     reference = nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True).double()
-    ours = MultiHeadAttention(embed_dim, num_heads, bias=bias, fused=fused).double()
+    ours = MultiHeadAttention(embed_dim, num_heads, bias=bias, batch_first=True, fused=fused).double()
     ours.load_state_dict(reference.state_dict())
     return ours, reference
 
@@ -175,7 +186,7 @@ def test_mha_equals_torch(fused, embed_dim, num_heads, length, source, bias):
     query = torch.randn(3, length, embed_dim, **f64, requires_grad=True)
     key = torch.randn(3, source, embed_dim, **f64, requires_grad=True)
     value = torch.randn(3, source, embed_dim, **f64, requires_grad=True)
-    out_ours, _ = ours(query, key, value)
+    out_ours, _ = ours(query, key, value, need_weights=False)
     out_ref, _ = reference(query, key, value, need_weights=False)
     inputs_ours, inputs_ref = (
         (query, key, value, *ours.parameters()),
@@ -189,7 +200,7 @@ def test_mha_self_attention_with_padding_mask_equals_torch(fused):
     ours, reference = mha_twins(8, 2, fused=fused)
     x = torch.randn(3, 6, 8, **f64, requires_grad=True)
     real = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], dtype=torch.bool)  # True = real token
-    out_ours, _ = ours(x, x, x, key_padding_mask=real)
+    out_ours, _ = ours(x, x, x, key_padding_mask=real, need_weights=False)
     out_ref, _ = reference(x, x, x, key_padding_mask=~real, need_weights=False)  # torch: True = padding
     assert_same_values_and_grads(out_ours, out_ref, (x,))
 
@@ -216,7 +227,7 @@ def test_mha_attention_masks_equal_torch(mask_kind):
         padding_ours = padding_ref = torch.tensor([[0.0, 0, -1, 0, float("-inf")], [0, 0, 0, 0, 0]], **f64)
         allowed = causal_mask(4, 5)
         mask_ours, mask_ref = allowed, ~allowed
-    out_ours, _ = ours(query, key, key, key_padding_mask=padding_ours, attn_mask=mask_ours)
+    out_ours, _ = ours(query, key, key, key_padding_mask=padding_ours, attn_mask=mask_ours, need_weights=False)
     out_ref, _ = reference(query, key, key, key_padding_mask=padding_ref, attn_mask=mask_ref, need_weights=False)
     assert_same_values_and_grads(out_ours, out_ref, (query, key))
 
@@ -226,7 +237,7 @@ def test_mha_weights_per_head_equal_torch():
     query, key = torch.randn(2, 4, 12, **f64), torch.randn(2, 6, 12, **f64)
     real = torch.ones(2, 6, dtype=torch.bool)
     real[1, 4:] = False
-    output, weights = ours(query, key, key, key_padding_mask=real, need_weights=True)
+    output, weights = ours(query, key, key, key_padding_mask=real, average_attn_weights=False)
     ref_output, ref_weights = reference(
         query, key, key, key_padding_mask=~real, need_weights=True, average_attn_weights=False
     )
@@ -234,17 +245,60 @@ def test_mha_weights_per_head_equal_torch():
     torch.testing.assert_close(weights, ref_weights, **TOL)
     torch.testing.assert_close(output, ref_output, **TOL)
     assert torch.equal(weights[1, ..., 4:], torch.zeros(3, 4, 2, **f64))  # no weight on padding
-    assert ours(query, key, key)[1] is None
+    assert ours(query, key, key, need_weights=False)[1] is None
+    averaged, averaged_ref = ours(query, key, key)[1], reference(query, key, key)[1]  # torch's default: the mean
+    assert averaged.shape == (2, 4, 6)
+    torch.testing.assert_close(averaged, averaged_ref, **TOL)
+
+
+def test_mha_constructor_and_forward_defaults_equal_torch():
+    for ours, theirs in (
+        (MultiHeadAttention.__init__, nn.MultiheadAttention.__init__),
+        (MultiHeadAttention.forward, nn.MultiheadAttention.forward),
+    ):
+        mine = inspect.signature(ours).parameters
+        for name, parameter in inspect.signature(theirs).parameters.items():
+            if name in mine:
+                assert mine[name].default == parameter.default, name
+    assert MultiHeadAttention(8, 2).batch_first is False
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_mha_sequence_first_and_unbatched_layouts_equal_torch(fused):
+    reference = nn.MultiheadAttention(8, 2).double()  # torch's default layout: (L, B, E)
+    ours = MultiHeadAttention(8, 2, fused=fused).double()
+    ours.load_state_dict(reference.state_dict())
+    query = torch.randn(4, 3, 8, **f64, requires_grad=True)  # (L, B, E)
+    key = torch.randn(6, 3, 8, **f64, requires_grad=True)  # (S, B, E)
+    assert_same_values_and_grads(
+        ours(query, key, key, need_weights=False)[0], reference(query, key, key)[0], (query, key)
+    )
+    torch.testing.assert_close(ours(query, key, key)[1], reference(query, key, key)[1], **TOL)
+    single = query[:, 0]  # unbatched (L, E)
+    out, weights = ours(single, key[:, 0], key[:, 0], average_attn_weights=False)
+    out_ref, weights_ref = reference(single, key[:, 0], key[:, 0], average_attn_weights=False)
+    assert out.shape == (4, 8) and weights.shape == (2, 4, 6)
+    torch.testing.assert_close(out, out_ref, **TOL)
+    torch.testing.assert_close(weights, weights_ref, **TOL)
+
+
+def test_mha_is_causal_equals_a_causal_mask():
+    ours, reference = mha_twins(8, 2)
+    x = torch.randn(2, 5, 8, **f64)
+    blocked = torch.ones(5, 5, dtype=torch.bool).triu(1)  # torch: True = blocked
+    expected = reference(x, x, x, attn_mask=blocked, is_causal=True, need_weights=False)[0]
+    torch.testing.assert_close(ours(x, x, x, is_causal=True, need_weights=False)[0], expected, **TOL)
 
 
 def test_mha_fused_path_equals_math_path():
-    math_path = MultiHeadAttention(16, 4).double()
-    fused_path = MultiHeadAttention(16, 4, fused=True).double()
+    math_path = MultiHeadAttention(16, 4, batch_first=True).double()
+    fused_path = MultiHeadAttention(16, 4, batch_first=True, fused=True).double()
     fused_path.load_state_dict(math_path.state_dict())
     x = torch.randn(2, 9, 16, **f64)
     real = torch.rand(2, 9) > 0.3
     real[:, 0] = True
-    torch.testing.assert_close(fused_path(x, x, x, real)[0], math_path(x, x, x, real)[0], **TOL)
+    fused_output = fused_path(x, x, x, real, need_weights=False)[0]
+    torch.testing.assert_close(fused_output, math_path(x, x, x, real, need_weights=False)[0], **TOL)
 
 
 @pytest.mark.parametrize("embed_dim,num_heads", [(10, 3), (8, 0), (0, 2)])
@@ -261,10 +315,10 @@ def test_mha_indivisible_message_names_both():
 @pytest.mark.parametrize(
     "shapes,kwargs,match",
     [
-        (((2, 4, 6), (2, 5, 8), (2, 5, 8)), {}, r"query must have shape \(2, length, 8\)"),
-        (((2, 4, 8), (3, 5, 8), (3, 5, 8)), {}, r"key must have shape \(2, length, 8\)"),
+        (((2, 4, 6), (2, 5, 8), (2, 5, 8)), {}, r"query must have shape \(B, length, E\) with E=8"),
+        (((2, 4, 8), (3, 5, 8), (3, 5, 8)), {}, r"key must have shape \(B, length, E\)"),
         (((2, 4, 8), (2, 5, 8), (2, 6, 8)), {}, "key and value must have the same shape"),
-        (((4, 8), (5, 8), (5, 8)), {}, "query must have 3 dimensions"),
+        (((2, 4, 2, 8), (2, 5, 2, 8), (2, 5, 2, 8)), {}, "query must have 2 or 3 dimensions"),
         (
             ((2, 4, 8), (2, 5, 8), (2, 5, 8)),
             {"key_padding_mask": torch.ones(2, 4, dtype=torch.bool)},
@@ -283,7 +337,7 @@ def test_mha_indivisible_message_names_both():
     ],
 )
 def test_mha_bad_input_raises(shapes, kwargs, match):
-    module = MultiHeadAttention(8, 2)
+    module = MultiHeadAttention(8, 2, batch_first=True)
     with pytest.raises(ValueError, match=match):
         module(*(torch.randn(*shape) for shape in shapes), **kwargs)
 
@@ -291,17 +345,10 @@ def test_mha_bad_input_raises(shapes, kwargs, match):
 # --- TransformerEncoderBlock -------------------------------------------------------------------------------
 
 
-def block_twins(embed_dim=8, num_heads=2, mlp_ratio=4, dropout=0.0):
-    reference = nn.TransformerEncoderLayer(
-        embed_dim,
-        num_heads,
-        dim_feedforward=mlp_ratio * embed_dim,
-        dropout=dropout,
-        activation="gelu",
-        batch_first=True,
-        norm_first=True,
-    ).double()
-    ours = TransformerEncoderBlock(embed_dim, num_heads, mlp_ratio, dropout).double()
+def block_twins(embed_dim=8, num_heads=2, mlp_ratio=4, dropout=0.0, norm_first=True, activation="gelu"):
+    options = {"dropout": dropout, "activation": activation, "batch_first": True, "norm_first": norm_first}
+    reference = nn.TransformerEncoderLayer(embed_dim, num_heads, mlp_ratio * embed_dim, **options).double()
+    ours = TransformerEncoderBlock(embed_dim, num_heads, mlp_ratio * embed_dim, **options).double()
     ours.load_state_dict(reference.state_dict())
     return ours, reference
 
@@ -313,44 +360,78 @@ def test_block_state_dict_layout_equals_torch():
     ]  # same names, shapes and order
 
 
+def test_block_constructor_and_forward_defaults_equal_torch():
+    for ours, theirs in (
+        (TransformerEncoderBlock.__init__, nn.TransformerEncoderLayer.__init__),
+        (TransformerEncoderBlock.forward, nn.TransformerEncoderLayer.forward),
+    ):
+        mine = inspect.signature(ours).parameters
+        for name, parameter in inspect.signature(theirs).parameters.items():
+            if name in mine and name != "activation":  # torch's default is the function F.relu, ours "relu"
+                assert mine[name].default == parameter.default, name
+    ours, reference = TransformerEncoderBlock(8, 2), nn.TransformerEncoderLayer(8, 2)
+    assert ours.linear1.out_features == reference.linear1.out_features == 2048
+    assert ours.dropout.p == reference.dropout.p == 0.1
+    assert ours.activation is F.relu and not ours.norm_first and not ours.self_attn.batch_first
+
+
+@pytest.mark.parametrize("norm_first,activation", [(True, "gelu"), (False, "relu"), (False, F.gelu)])
 @pytest.mark.parametrize("embed_dim,num_heads,mlp_ratio,length", [(8, 2, 4, 5), (6, 6, 2, 1), (12, 3, 3, 17)])
-def test_block_equals_torch(embed_dim, num_heads, mlp_ratio, length):
-    ours, reference = block_twins(embed_dim, num_heads, mlp_ratio)
+def test_block_equals_torch(embed_dim, num_heads, mlp_ratio, length, norm_first, activation):
+    ours, reference = block_twins(embed_dim, num_heads, mlp_ratio, norm_first=norm_first, activation=activation)
     x = torch.randn(3, length, embed_dim, **f64, requires_grad=True)
-    out_ours, _ = ours(x)
+    out_ours = ours(x)
+    assert isinstance(out_ours, torch.Tensor)
     out_ref = reference(x)
     inputs_ours, inputs_ref = (x, *ours.parameters()), (x, *reference.parameters())
     assert_same_values_and_grads(out_ours, out_ref, inputs_ours, inputs_ref)
 
 
-def test_block_padding_mask_equals_torch():
+def test_block_default_layout_is_sequence_first_like_torch():
+    reference = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16).double().eval()
+    ours = TransformerEncoderBlock(8, 2, dim_feedforward=16).double().eval()
+    ours.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 3, 8, **f64)  # (N, B, E)
+    torch.testing.assert_close(ours(x), reference(x), **TOL)
+    torch.testing.assert_close(ours(x[:, 0]), reference(x[:, 0]), **TOL)  # unbatched (N, E)
+
+
+def test_block_padding_and_causal_masks_equal_torch():
     ours, reference = block_twins()
     x = torch.randn(2, 6, 8, **f64, requires_grad=True)
     real = torch.tensor([[1] * 6, [1] * 3 + [0] * 3], dtype=torch.bool)
-    assert_same_values_and_grads(ours(x, key_padding_mask=real)[0], reference(x, src_key_padding_mask=~real), (x,))
+    assert_same_values_and_grads(ours(x, src_key_padding_mask=real), reference(x, src_key_padding_mask=~real), (x,))
+    allowed = causal_mask(6)
+    expected = reference(x, src_mask=~allowed, is_causal=True)
+    torch.testing.assert_close(ours(x, src_mask=allowed), expected, **TOL)
+    torch.testing.assert_close(ours(x, is_causal=True), expected, **TOL)
 
 
 def test_block_with_dropout_equals_torch_in_eval_mode():
     ours, reference = block_twins(dropout=0.3)
     ours.eval(), reference.eval()
     x = torch.randn(2, 5, 8, **f64)
-    torch.testing.assert_close(ours(x)[0], reference(x), **TOL)
+    torch.testing.assert_close(ours(x), reference(x), **TOL)
     ours.train()
-    assert not torch.allclose(ours(x)[0], reference(x))  # dropout is active in training
+    assert not torch.allclose(ours(x), reference(x))  # dropout is active in training
 
 
 def test_block_returns_weights_on_request():
-    ours, _ = block_twins(12, 3, 2)
+    ours, reference = block_twins(12, 3, 2)
     x = torch.randn(2, 5, 12, **f64)
-    out, weights = ours(x, need_weights=True)
-    assert out.shape == (2, 5, 12) and weights.shape == (2, 3, 5, 5)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 5, **f64))
+    out, weights = ours.forward_with_weights(x)
+    torch.testing.assert_close(out, reference(x), **TOL)
+    attention = reference.self_attn
+    _, expected = attention(*(reference.norm1(x),) * 3, average_attn_weights=False)
+    torch.testing.assert_close(weights, expected, **TOL)
 
 
 def test_block_bad_arguments_raise():
     with pytest.raises(ValueError, match="embed_dim must be divisible by num_heads=4"):
         TransformerEncoderBlock(6, 4)
-    with pytest.raises(ValueError, match="mlp_ratio must be positive"):
-        TransformerEncoderBlock(8, 2, mlp_ratio=0)
-    with pytest.raises(ValueError, match=r"x must have shape \(B, N, 8\), got \(2, 5, 4\)"):
+    with pytest.raises(ValueError, match="dim_feedforward must be an int >= 1"):
+        TransformerEncoderBlock(8, 2, dim_feedforward=0)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        TransformerEncoderBlock(8, 2, activation="tanh")
+    with pytest.raises(ValueError, match=r"src must have 8 features in its last dimension, got \(2, 5, 4\)"):
         TransformerEncoderBlock(8, 2)(torch.randn(2, 5, 4))

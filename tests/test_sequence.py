@@ -1,5 +1,7 @@
 """vclib.sequence: RNN and GRU cells and layers against their torch twins, the recall task, the classifier."""
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,11 @@ CELLS = [
     (RNNCell, nn.RNNCell, {"nonlinearity": "relu"}),
 ]
 LAYERS = [(GRU, nn.GRU, {}), (RNN, nn.RNN, {}), (RNN, nn.RNN, {"nonlinearity": "relu"})]
+# Split by cell type, so that each exercise (rnn_step, gru_step) is graded only by the cases that use it.
+RNN_CELLS, GRU_CELLS = [c for c in CELLS if c[0] is RNNCell], [c for c in CELLS if c[0] is GRUCell]
+RNN_LAYERS, GRU_LAYERS = [c for c in LAYERS if c[0] is RNN], [c for c in LAYERS if c[0] is GRU]
+CELL_CASES = [(4, True, True), (1, True, False), (3, False, True)]
+LAYER_CASES = [(4, 7, True, True), (3, 1, True, False), (1, 5, True, True), (1, 1, False, True), (2, 6, False, False)]
 ATOL = {"atol": 1e-10, "rtol": 1e-10}  # float64
 
 
@@ -44,9 +51,21 @@ def test_state_dict_layout_equals_torch(ours_cls, torch_cls, extra, bias):
     reference.load_state_dict(ours.state_dict())  # and the other way round
 
 
-@pytest.mark.parametrize("ours_cls,torch_cls,extra", CELLS)
-@pytest.mark.parametrize("batch,bias,with_hx", [(4, True, True), (1, True, False), (3, False, True)])
-def test_cell_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, bias, with_hx):
+@pytest.mark.exercise("vclib.sequence.rnn.rnn_step")
+@pytest.mark.parametrize("ours_cls,torch_cls,extra", RNN_CELLS)
+@pytest.mark.parametrize("batch,bias,with_hx", CELL_CASES)
+def test_rnn_cell_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, bias, with_hx):
+    check_cell(ours_cls, torch_cls, extra, batch, bias, with_hx)
+
+
+@pytest.mark.exercise("vclib.sequence.gru.gru_step")
+@pytest.mark.parametrize("ours_cls,torch_cls,extra", GRU_CELLS)
+@pytest.mark.parametrize("batch,bias,with_hx", CELL_CASES)
+def test_gru_cell_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, bias, with_hx):
+    check_cell(ours_cls, torch_cls, extra, batch, bias, with_hx)
+
+
+def check_cell(ours_cls, torch_cls, extra, batch, bias, with_hx):
     ours, reference = twins(ours_cls, torch_cls, 6, 5, bias=bias, **extra)
     x = torch.randn(batch, 6, dtype=torch.float64, requires_grad=True)
     hx = torch.randn(batch, 5, dtype=torch.float64, requires_grad=True) if with_hx else None
@@ -59,12 +78,21 @@ def test_cell_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch
         torch.testing.assert_close(g_ours, g_ref, **ATOL)
 
 
-@pytest.mark.parametrize("ours_cls,torch_cls,extra", LAYERS)
-@pytest.mark.parametrize(
-    "batch,length,batch_first,with_hx",
-    [(4, 7, True, True), (3, 1, True, False), (1, 5, True, True), (1, 1, False, True), (2, 6, False, False)],
-)
-def test_layer_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx):
+@pytest.mark.exercise("vclib.sequence.rnn.rnn_step")
+@pytest.mark.parametrize("ours_cls,torch_cls,extra", RNN_LAYERS)
+@pytest.mark.parametrize("batch,length,batch_first,with_hx", LAYER_CASES)
+def test_rnn_layer_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx):
+    check_layer(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx)
+
+
+@pytest.mark.exercise("vclib.sequence.gru.gru_step")
+@pytest.mark.parametrize("ours_cls,torch_cls,extra", GRU_LAYERS)
+@pytest.mark.parametrize("batch,length,batch_first,with_hx", LAYER_CASES)
+def test_gru_layer_values_and_gradients_equal_torch(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx):
+    check_layer(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx)
+
+
+def check_layer(ours_cls, torch_cls, extra, batch, length, batch_first, with_hx):
     ours, reference = twins(ours_cls, torch_cls, 6, 5, batch_first=batch_first, **extra)
     shape = (batch, length, 6) if batch_first else (length, batch, 6)
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
@@ -99,6 +127,7 @@ def test_unbatched_cell_equals_torch(ours_cls, torch_cls, extra):
     torch.testing.assert_close(ours(x, hx), reference(x, hx), **ATOL)
 
 
+@pytest.mark.exercise("vclib.sequence.gru.gru_step")
 def test_gru_step_is_the_course_equations():
     """Write the four GRU equations with separate, named matrices and compare with gru_step."""
     hidden, inputs = 4, 3
@@ -125,8 +154,26 @@ def test_gru_step_is_the_course_equations():
     torch.testing.assert_close(cell(x, h), expected)
 
 
+@pytest.mark.parametrize(
+    "ours_cls,torch_cls", [(GRU, nn.GRU), (RNN, nn.RNN), (GRUCell, nn.GRUCell), (RNNCell, nn.RNNCell)]
+)
+def test_constructor_defaults_and_order_equal_torch(ours_cls, torch_cls):
+    ours = list(inspect.signature(ours_cls.__init__).parameters.items())
+    theirs = list(inspect.signature(torch_cls.__init__).parameters.items())
+    theirs = [(name, p) for name, p in theirs if p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD]
+    if torch_cls in (nn.GRU, nn.RNN):  # torch's layers take *args, **kwargs; their documented signature:
+        names = ["self", "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional"]
+        if torch_cls is nn.RNN:
+            names.insert(4, "nonlinearity")
+        assert [name for name, _ in ours][: len(names)] == names
+        reference = torch_cls(3, 4)
+        assert ours_cls(3, 4).batch_first is reference.batch_first is False
+    else:
+        assert [(name, p.default) for name, p in ours] == [(name, p.default) for name, p in theirs]
+
+
 def test_gru_layer_equals_unrolled_cell():
-    layer, cell = GRU(3, 4), GRUCell(3, 4)
+    layer, cell = GRU(3, 4, batch_first=True), GRUCell(3, 4)
     cell.load_state_dict({k.removesuffix("_l0"): v for k, v in layer.state_dict().items()})
     x = torch.randn(2, 5, 3)
     h = torch.zeros(2, 4)
@@ -139,7 +186,7 @@ def test_gru_layer_equals_unrolled_cell():
     torch.testing.assert_close(h_n[0], h)
 
 
-@pytest.mark.parametrize("module", [GRU(3, 4), RNN(3, 4)])
+@pytest.mark.parametrize("module", [GRU(3, 4, batch_first=True), RNN(3, 4, batch_first=True)])
 @pytest.mark.parametrize(
     "x,hx,match",
     [
@@ -182,6 +229,8 @@ def test_cell_bad_input_raises(module, x, hx, match):
         (lambda: GRU(0, 4), "input_size must be an int >= 1"),
         (lambda: RNNCell(3, 0), "hidden_size must be an int >= 1"),
         (lambda: RNN(3, 4, nonlinearity="sigmoid"), "nonlinearity must be one of"),
+        (lambda: GRU(3, 4, num_layers=2), "num_layers must be 1"),
+        (lambda: RNN(3, 4, bidirectional=True), "only one unidirectional layer"),
         (lambda: GRUCell(3.5, 4), "input_size must be an int"),
     ],
 )

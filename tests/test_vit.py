@@ -16,8 +16,6 @@ from vclib.transformer import (
     sincos_position_embedding,
 )
 
-timm = pytest.importorskip("timm")  # a dev dependency
-
 CONFIG = {"image_size": 28, "patch_size": 7, "in_channels": 1, "num_classes": 10, "embed_dim": 32, "depth": 3}
 TIMM_NAMES = {
     "attn.qkv": "self_attn.in_proj",
@@ -37,7 +35,8 @@ def ours_name(timm_name: str) -> str:
 
 
 def timm_twin(num_heads=4, mlp_ratio=2.0, **overrides):
-    """timm's VisionTransformer and ours, loaded with the same weights."""
+    """timm's VisionTransformer and ours, loaded with the same weights (skips where timm is missing)."""
+    timm = pytest.importorskip("timm")  # a dev dependency; only these parity tests need it
     config = {**CONFIG, **overrides}
     reference = timm.models.vision_transformer.VisionTransformer(
         img_size=config["image_size"],
@@ -115,11 +114,12 @@ def test_vit_attention_and_sincos_option():
     assert "pos_embed" not in model.state_dict() and not isinstance(model.pos_embed, nn.Parameter)
     torch.testing.assert_close(model.pos_embed[0, 1:], sincos_position_embedding(4, 32))
     assert torch.equal(model.pos_embed[0, 0], torch.zeros(32))
-    logits, attentions = model(torch.rand(2, 1, 28, 28), return_attention=True)
+    images = torch.rand(2, 1, 28, 28)
+    logits, attentions = model.forward_with_weights(images)
     assert logits.shape == (2, 10) and len(attentions) == 3
     assert all(a.shape == (2, 4, 17, 17) for a in attentions)
     torch.testing.assert_close(attentions[1].sum(-1), torch.ones(2, 4, 17))
-    torch.testing.assert_close(model(torch.rand(2, 1, 28, 28)).shape, logits.shape)
+    torch.testing.assert_close(model(images), logits)  # the same logits with and without the weights
     learned = VisionTransformer(**CONFIG, num_heads=4)
     difference = sum(p.numel() for p in learned.parameters()) - sum(p.numel() for p in model.parameters())
     assert difference == 17 * 32  # the learned table is the only extra parameter
@@ -134,6 +134,7 @@ def test_vit_bad_arguments():
         VisionTransformer()(torch.rand(2, 3, 28, 28))
 
 
+@pytest.mark.exercise("vclib.transformer.vit.attention_rollout")
 def test_attention_rollout_by_hand():
     uniform = torch.full((1, 2, 3, 3), 1 / 3)  # every token attends equally to all
     first = (torch.full((3, 3), 1 / 3) + torch.eye(3)) / 2  # heads averaged, + identity, rows renormalised
@@ -147,7 +148,7 @@ def test_attention_rollout_by_hand():
 
 def test_rollout_maps_and_similarity():
     model = VisionTransformer(**CONFIG, num_heads=4)
-    _, attentions = model(torch.rand(2, 1, 28, 28), return_attention=True)
+    _, attentions = model.forward_with_weights(torch.rand(2, 1, 28, 28))
     rollout = attention_rollout(attentions)
     torch.testing.assert_close(rollout.sum(-1), torch.ones(2, 17))
     assert class_token_map(rollout, 4).shape == (2, 4, 4)
@@ -164,3 +165,17 @@ def test_rollout_maps_and_similarity():
         class_token_map(rollout, 3)
     with pytest.raises(ValueError, match="pos_embed must hold 9 patch positions"):
         position_similarity(model.pos_embed.detach(), 3)
+
+
+def test_attention_overlay_shares_the_colour_scale_and_accepts_grey_images():
+    import matplotlib.pyplot as plt  # the Agg backend, set in conftest
+
+    from vclib.viz.attention import draw_attention_overlay
+
+    fig, (ax_a, ax_b) = plt.subplots(1, 2)
+    flat, peaked = torch.full((16,), 1 / 16), torch.softmax(4 * torch.randn(16), 0)
+    shown_a = draw_attention_overlay(ax_a, torch.rand(1, 28, 28), flat, 5, 7, vmax=peaked.max().item())
+    shown_b = draw_attention_overlay(ax_b, torch.rand(3, 28, 28), peaked, None, 7, vmax=peaked.max().item())
+    assert shown_a.get_clim() == shown_b.get_clim() == (0.0, pytest.approx(peaked.max().item()))
+    assert len(ax_a.patches) == 1 and len(ax_b.patches) == 0  # a box around the query patch only when given
+    plt.close(fig)

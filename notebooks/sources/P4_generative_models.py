@@ -77,8 +77,14 @@ print(f"train: {tuple(train_set.images.shape)}, test: {tuple(test_set.images.sha
 # $\beta = \tfrac12$, which is what we train below. Larger $\beta$ buys a smoother, more prior-like code
 # with blurrier reconstructions.
 
+# %% [markdown]
+# `ConvVAE`'s encoder halves the resolution twice with stride-2 convolutions (28 → 14 → 7) and outputs
+# $2 \times$ `latent_dim` numbers, $\mu$ and $\log \sigma^2$; the decoder mirrors it with transposed
+# convolutions. The forward pass and the reparameterisation:
+
 # %%
-vclib.show_source(generative.ConvVAE)
+vclib.show_source(generative.ConvVAE.reparameterize)
+vclib.show_source(generative.ConvVAE.forward)
 
 # %%
 vclib.show_source(generative.beta_vae_loss)
@@ -97,8 +103,6 @@ loss = generative.beta_vae_loss(x_hat, x, mu, logvar, beta=1.0)
 print("KL term equals 2 x torch.distributions' KL:", torch.allclose(loss.kl, 2 * textbook_kl))
 print("reconstruction term equals summed F.mse_loss / batch:",
       torch.allclose(loss.reconstruction, F.mse_loss(x_hat, x, reduction="sum") / 16))
-print("beta = 0 leaves only the reconstruction:",
-      torch.equal(generative.beta_vae_loss(x_hat, x, mu, logvar, beta=0.0).total, loss.reconstruction))
 
 # %% [markdown]
 # `vclib.train.fit` trains the VAE like any other model: the dataset yields `(x, x)` pairs, the model
@@ -158,18 +162,22 @@ plt.show()
 some_codes, some_labels = codes[:1000], test_set.labels[:1000]  # at most 1,000 (full mode has 10,000)
 distances = torch.cdist(some_codes, some_codes)  # (1000, 1000)
 same_digit = some_labels[:, None] == some_labels[None, :]  # (1000, 1000)
-print("latent codes:", tuple(codes.shape[1:]), "per image; map:", tuple(latent_map.shape[1:]), "per image")
 print("codes of the same digit are closer than codes of different digits:",
       distances[same_digit].mean().item() < distances[~same_digit].mean().item())
 
 # %% [markdown]
 # **Latent traversal.** Start at the prior's mean $z = 0$ and move one coordinate at a time. The KL term
-# switches off dimensions the decoder does not need ($\mu_i \approx 0, \sigma_i \approx 1$ for every
-# image): their rows do not change. The per-dimension KL says which ones those are.
+# *can* switch off a dimension the decoder does not need: $\mu_i \approx 0$ and $\sigma_i \approx 1$ for
+# every image, a KL near 0 nats, and a row of the traversal that does not change. The per-dimension KL
+# (printed) says whether that happened. In this model it did not: every dimension carries about one nat,
+# and every row changes the digit. Eight dimensions are few for MNIST and $\beta = \tfrac12$ is a weak
+# pull towards the prior, so the decoder finds a use for all of them; the sweep below shows what a
+# stronger pull does.
 
 # %%
 kl_per_dim = 0.5 * (codes.pow(2) + code_logvars.exp() - code_logvars - 1).mean(0)  # (8,) nats, textbook KL
 print("KL per latent dimension (nats):", [round(v, 2) for v in kl_per_dim.tolist()])
+print("dimensions switched off (KL < 0.1 nats):", (kl_per_dim < 0.1).nonzero().flatten().tolist())
 explorers.draw_latent_traversal(vae.decode, torch.zeros(LATENT_DIM), values=(-2.5, -1.5, -0.5, 0.5, 1.5, 2.5),
                                 device=cfg.device)
 plt.show()
@@ -179,6 +187,10 @@ plt.show()
 
 # %%
 explorers.latent_traversal_widget(vae.decode, LATENT_DIM, device=cfg.device)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("every latent dimension is in use (KL above 0.1 nats):", bool((kl_per_dim > 0.1).all()))
 
 # %% [markdown]
 # **The beta sweep.** Each $\beta$ trains a fresh VAE with the same short budget; we measure both terms of
@@ -197,14 +209,21 @@ for beta in betas:
     train.fit(model, vae_loader, epochs=sweep_epochs, loss_fn=generative.beta_vae_objective(beta),
               optimizer=torch.optim.Adam(model.parameters(), lr=2e-3), device=cfg.device, desc=f"beta {beta}")
     sweep[beta] = generative.beta_vae_terms(model, test_loader, generator=torch.Generator().manual_seed(0))
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    with torch.no_grad():
+        mu_all, logvar_all = (torch.cat(parts) for parts in
+                              zip(*(model.encode(images.to(cfg.device)) for images, _ in test_loader), strict=True))
+    dims_kl = 0.5 * (mu_all.pow(2) + logvar_all.exp() - logvar_all - 1).mean(0)  # (8,) nats per dimension
+    sweep[beta]["active"] = int((dims_kl > 0.1).sum())
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 titles = {"reconstruction": "||x_hat - x||^2 (test mean)", "kl": "sum(mu^2 + s^2 - log s^2 - 1) (test mean)"}
 for ax, (term, title) in zip(axes, titles.items(), strict=True):
     ax.plot(betas, [sweep[beta][term] for beta in betas], "o-")
     ax.set_xscale("log")
-    ax.set_xlabel("beta")
-    ax.set_title(title)
+    ax.set(xlabel="beta", ylabel=term, title=title)
 plt.show()
+for beta in betas:
+    print(f"beta {beta:<5} reconstruction {sweep[beta]['reconstruction']:6.1f}   KL term {sweep[beta]['kl']:6.2f}   "
+          f"dimensions in use (KL > 0.1 nats): {sweep[beta]['active']} of {LATENT_DIM}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -212,6 +231,26 @@ reconstruction_terms = [sweep[beta]["reconstruction"] for beta in betas]
 kl_terms = [sweep[beta]["kl"] for beta in betas]
 print("reconstruction error grows with beta:", reconstruction_terms == sorted(reconstruction_terms))
 print("KL term falls as beta grows:", kl_terms == sorted(kl_terms, reverse=True))
+
+# %% [markdown]
+# **Collapse at the largest beta.** At $\beta = 2$ the KL term falls far below the others (printed above,
+# with the number of dimensions still in use). This is **posterior collapse**: early in training the
+# decoder cannot yet use the code well, the KL price of carrying information is high, and the encoder
+# finds it cheaper to output the prior, $q(z \mid x) \approx \mathcal N(0, I)$, for most or all dimensions.
+# Once a dimension carries no information the decoder learns to ignore it, so it never comes back; with
+# few or no dimensions left, every reconstruction is close to one blurry average digit. In textbook terms, the course's
+# $\beta = 2$ with a decoder variance of $\tfrac12$ is $\beta_{\text{text}} = 4$. Remedies are a KL
+# warm-up (start at $\beta = 0$ and raise it), "free bits" (no KL penalty below a floor per dimension), or
+# simply a smaller $\beta$.
+#
+# **Questions**
+#
+# 1. Train the VAE with `LATENT_DIM = 32`. Predict how many dimensions stay in use, then check with the
+#    per-dimension KL.
+# 2. Add a linear KL warm-up to the $\beta = 2$ run (over the first epoch). Does it still collapse?
+# 3. The negative ELBO below reads the decoder as Bernoulli; the training loss is a squared error. Why is
+#    the ELBO still a valid bound on $-\log p(x)$ for the Bernoulli model, and what would change if we
+#    trained with the Bernoulli likelihood instead?
 
 # %% [markdown]
 # **A number for the model: the negative ELBO.** Reading the decoder's outputs as Bernoulli means, the
@@ -239,6 +278,10 @@ print(f"test-set negative ELBO, Bernoulli decoder: {negative_elbo:.1f} nats per 
 print("negative ELBO beats a fair coin per pixel:", negative_elbo < COIN_FLIP_NATS)
 print("negative ELBO beats the untrained VAE by over 100 nats:",
       negative_elbo < untrained_negative_elbo - 100)
+
+# %% [markdown]
+# In quick mode, in our runs over seeds 0, 1 and 2 (initialisation and batch order), the negative ELBO came
+# out between 128 and 131 nats, against 488 to 607 for the untrained VAEs.
 
 # %% [markdown]
 # ## Generative Adversarial Networks
@@ -288,14 +331,54 @@ print("finite for logits of +-1000:", bool(torch.isfinite(generative.discriminat
 vclib.show_source(generative.Generator)
 vclib.show_source(generative.Discriminator)
 
+# %% [markdown]
+# **One training step, written out.** Per batch, the discriminator takes one step on real images (label 1)
+# and generated ones (label 0, detached so that $G$ is not updated), then the generator takes one step
+# through the just-updated discriminator. Here it is by hand, on two fresh networks and one batch:
+
 # %%
-vclib.show_source(generative.train_gan)
+torch.manual_seed(0)
+step_generator, step_discriminator = generative.Generator(32, width=32), generative.Discriminator(width=16)
+copies = copy.deepcopy(step_generator), copy.deepcopy(step_discriminator)  # for the comparison below
+optimizer_g = torch.optim.Adam(step_generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
+optimizer_d = torch.optim.Adam(step_discriminator.parameters(), lr=1e-3, betas=(0.5, 0.999))
+real_batch = train_set.images[:32]  # (32, 1, 28, 28)
+z = torch.randn(32, 32, generator=torch.Generator().manual_seed(0))  # (32, latent)
+
+fake = step_generator(z)  # (32, 1, 28, 28)
+d_loss = generative.discriminator_loss(step_discriminator(real_batch), step_discriminator(fake.detach()))
+optimizer_d.zero_grad()
+d_loss.backward()
+optimizer_d.step()  # D: real -> 1, fake -> 0
+
+g_loss = generative.generator_loss(step_discriminator(fake), saturating=False)  # -log D(G(z))
+optimizer_g.zero_grad()
+g_loss.backward()
+optimizer_g.step()  # G: make D call the fakes real
+print(f"one step: L_D = {d_loss.item():.3f}, L_G = {g_loss.item():.3f}")
+
+# %% [markdown]
+# `vclib.generative.gan_step` is this step; `train_gan` calls it for every batch, draws the noise from a
+# seeded `torch.Generator`, and records the losses, $D(x)$, $D(G(z))$, the generator's gradient norm and
+# snapshots from a fixed batch of noise.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+library_g, library_d = copies
+library_optimizers = [torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999)) for m in copies]
+record = generative.gan_step(library_g, library_d, real_batch, z, *library_optimizers, saturating=False)
+print("gan_step gives the same losses as the step by hand:",
+      math.isclose(record["d_loss"], d_loss.item(), rel_tol=1e-5), math.isclose(record["g_loss"], g_loss.item(),
+                                                                               rel_tol=1e-5))
+print("and the same updated weights:", all(torch.allclose(a, b) for a, b in zip(
+    [*library_g.parameters(), *library_d.parameters()],
+    [*step_generator.parameters(), *step_discriminator.parameters()], strict=True)))
 
 # %% [markdown]
 # **A judge for generated digits.** To score the GAN with numbers we need a model that knows what digits
-# look like: Project 1's CNN (`DigitCNN`), retrained here at half width. Its penultimate features define
-# the Fréchet distance below, its predictions count which digits the GAN draws, and the last section
-# attacks it.
+# look like: Project 1's CNN (`DigitCNN`, the same architecture and width), trained again here. Its
+# penultimate features define the Fréchet distance below, its predictions count which digits the GAN
+# draws, and the last section attacks it.
 
 # %%
 classifier_loader = make_loader(train_set.tensors(), batch_size=32, shuffle=True)
@@ -339,12 +422,11 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
 for key, label in [("d_real", "D(x), real"), ("d_fake", "D(G(z)), generated")]:
     axes[0].plot(steps, gan_history.series(key, window), label=label)
 axes[0].axhline(0.5, color="0.6", linestyle="--", linewidth=1)
-axes[0].set_xlabel("step")
-axes[0].set_ylim(0, 1)
+axes[0].set(xlabel="step", ylabel="mean discriminator output", title="D on real and generated images", ylim=(0, 1))
 axes[0].legend()
 for key in ("d_loss", "g_loss"):
     axes[1].plot(steps, gan_history.series(key, window), label=key)
-axes[1].set_xlabel("step")
+axes[1].set(xlabel="step", ylabel="loss", title="losses (means over chunks of steps)")
 axes[1].legend()
 plt.show()
 epochs_shown = ", ".join(str(epoch) for epoch, _ in gan_history.snapshots)
@@ -381,11 +463,9 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
 for saturating, name in [(True, "saturating  log(1 - D(G(z)))"), (False, "non-saturating  -log D(G(z))")]:
     axes[0].plot(torch.sigmoid(logit_grid).detach(), slopes[saturating], label=name)
     axes[1].semilogy(early_norms[saturating], label=name)
-axes[0].set_xlabel("D(G(z))")
-axes[0].set_ylabel("dL_G / d logit")
+axes[0].set(xlabel="D(G(z))", ylabel="dL_G / d logit", title="slope of the generator loss")
 axes[0].legend(loc="upper center", fontsize=8)
-axes[1].set_xlabel("step")
-axes[1].set_ylabel("||grad of L_G wrt G's parameters||")
+axes[1].set(xlabel="step", ylabel="||grad of L_G wrt G's parameters||", title="generator gradient, first steps")
 axes[1].legend()
 plt.show()
 
@@ -441,17 +521,34 @@ fig, ax = plt.subplots(figsize=(6, 3))
 ax.bar(range(10), class_counts.tolist())
 ax.axhline(len(sample_classes) / 10, color="0.5", linestyle="--", label="uniform")
 ax.set_xticks(range(10))
-ax.set_xlabel("digit predicted by the judge")
-ax.set_ylabel("generated samples")
+ax.set(xlabel="digit predicted by the judge", ylabel="generated samples", title="which digits the GAN draws")
 ax.legend()
 plt.show()
+fractions = class_counts / class_counts.sum()
+print(f"rarest digit {fractions.argmin().item()}: {fractions.min():.1%} of the samples; "
+      f"most common digit {fractions.argmax().item()}: {fractions.max():.1%} (uniform: 10%)")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("the test set against itself has distance 0:",
-      abs(generative.classifier_fid(features, test_set.images, test_set.images)) < 1e-6)
 print("all 10 digits appear among 1,000 samples:", bool((class_counts > 0).all()))
 print("trained-GAN FID is under a quarter of the untrained generator's:", fid_trained < fid_untrained / 4)
+
+# %% [markdown]
+# **Class imbalance.** The GAN draws every digit, but far from equally often (the printed shares; in our
+# runs over seeds 0, 1 and 2 the rarest digit got 2 % to 4 % of the samples and the most common 16 % to
+# 21 %, while the FID was 87 to 118 against about 1,000 for the untrained generators). Nothing in
+# the GAN loss counts classes: the generator is rewarded for any sample the discriminator accepts, so it
+# drifts towards digits that are easy to draw convincingly and under-produces the others. This is a mild
+# form of **mode collapse**; FID notices it only in part, because it compares a single Gaussian of features
+# rather than class frequencies. A class-conditional GAN, minibatch statistics in the discriminator, or
+# simply longer training with a balanced judge reduce it.
+#
+# **Questions**
+#
+# 1. Train the GAN with the saturating loss for the full budget. Predict the class histogram and the FID,
+#    then check.
+# 2. Halve the discriminator's learning rate. What happens to $D(x)$ and $D(G(z))$ in the training curves?
+# 3. Why does the FID of 1,000 real training digits against the test set not come out as 0?
 
 # %% [markdown]
 # ## Adversarial Attacks
@@ -476,7 +573,7 @@ print("trained-GAN FID is under a quarter of the untrained generator's:", fid_tr
 
 # %%
 vclib.show_source(adversarial.fgsm)
-vclib.show_source(adversarial.pgd)
+vclib.show_source(adversarial.pgd_step)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -495,13 +592,13 @@ try:
     adversarial.fgsm(cnn, images * 255, labels, eps=0.1)
 except ValueError as error:
     print("inputs outside [0, 1] raise ValueError:", "images must lie in [0.0, 1.0]" in str(error))
-cnn.eval()
 
 # %% [markdown]
 # **Accuracy against eps** on a fixed subset of test digits. PGD takes 10 steps of $\alpha = 2.5\,\epsilon/10$
 # (Madry et al.'s rule), each from a seeded random start.
 
 # %%
+cnn.eval()
 attack_count = cfg.pick(quick=300, full=1000)
 every = len(test_set) // attack_count  # an evenly spread, fixed subset
 attack_set = TensorDataset(test_set.images[::every][:attack_count], test_set.labels[::every][:attack_count])
@@ -522,9 +619,7 @@ pgd_accuracy = cfg.log_metric("pgd_accuracy_eps0.25", standard_curves["PGD"][at_
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, accuracies in standard_curves.items():
     ax.plot(eps_grid, accuracies, "o-", label=name)
-ax.set_xlabel("eps (L-infinity, pixel units)")
-ax.set_ylabel("accuracy")
-ax.set_ylim(0, 1)
+ax.set(xlabel="eps (L-infinity, pixel units)", ylabel="accuracy", title="standard CNN under attack", ylim=(0, 1))
 ax.legend()
 plt.show()
 print(f"standard CNN: clean {clean_accuracy:.3f}; at eps = 0.25, "
@@ -534,7 +629,7 @@ print(f"standard CNN: clean {clean_accuracy:.3f}; at eps = 0.25, "
 # NBVAL_CHECK_OUTPUT
 print("FGSM at eps = 0.25 brings the CNN below 20% accuracy:", fgsm_accuracy < 0.20)
 print("PGD at eps = 0.25 brings it below 5%:", pgd_accuracy < 0.05)
-print("PGD is at least as strong as FGSM at every eps:",
+print("PGD accuracy is at most FGSM's + 0.02 at every eps (PGD at least as strong, up to 2 points of noise):",
       all(p <= f + 0.02 for p, f in zip(standard_curves["PGD"], standard_curves["FGSM"], strict=True)))
 
 # %% [markdown]
@@ -562,7 +657,7 @@ attack_views.attack_explorer(cnn, showcase_images, showcase_labels)
 # quick) and evaluate both models with the same 10-step PGD as above.
 
 # %%
-vclib.show_source(adversarial.adversarial_fit)
+vclib.show_source(adversarial.adversarial_step)
 
 # %%
 TRAIN_EPS = 0.25
@@ -580,9 +675,7 @@ robust_pgd = cfg.log_metric("robust_pgd_accuracy_eps0.25", robust_curve[at_025])
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(eps_grid, standard_curves["PGD"], "o-", label="standard training")
 ax.plot(eps_grid, robust_curve, "o-", label=f"PGD adversarial training (eps = {TRAIN_EPS})")
-ax.set_xlabel("eps")
-ax.set_ylabel("accuracy under PGD")
-ax.set_ylim(0, 1)
+ax.set(xlabel="eps", ylabel="accuracy under PGD", title="standard against adversarial training", ylim=(0, 1))
 ax.legend(loc="lower left")
 plt.show()
 print(f"adversarially trained CNN: clean {robust_clean:.3f}, PGD at eps = 0.25 {robust_pgd:.3f} "
@@ -593,6 +686,15 @@ print(f"adversarially trained CNN: clean {robust_clean:.3f}, PGD at eps = 0.25 {
 print("adversarial training keeps clearly higher PGD accuracy at eps = 0.25 (+20 points or more):",
       robust_pgd >= pgd_accuracy + 0.20)
 print("and still classifies most clean digits (>= 80%):", robust_clean >= 0.80)
+
+# %% [markdown]
+# **Questions**
+#
+# 1. Train adversarially at $\epsilon = 0.1$ and evaluate at 0.25. Predict the curve, then check.
+# 2. Evaluate the robust CNN with PGD of 40 steps instead of 10. If its accuracy drops a lot, what does that
+#    say about the 10-step number?
+# 3. Why must the normalisation of the inputs be inside the model for $\epsilon$ to mean the same thing for
+#    every model?
 
 # %% [markdown]
 # ## Summary

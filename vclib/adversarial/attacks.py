@@ -19,67 +19,64 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vclib.checks import check_positive_int, check_range, check_tensor
+from vclib.checks import check_non_negative, check_positive_int, check_range, check_tensor
 from vclib.train import eval_mode
 
 
-def _check_attack_inputs(images: torch.Tensor, labels: torch.Tensor, eps: float) -> None:
+def _check_attack_inputs(images: torch.Tensor, targets: torch.Tensor, eps: float) -> None:
     check_tensor(images, "images", ndim=4, floating=True)
     check_range(images, "images", 0.0, 1.0)
-    check_tensor(labels, "labels", ndim=1, dtype=torch.long)
-    if labels.shape[0] != images.shape[0]:
+    check_tensor(targets, "targets", ndim=1, dtype=torch.long)
+    if targets.shape[0] != images.shape[0]:
         raise ValueError(
-            f"labels must hold one label per image, expected shape ({images.shape[0]},), "
-            f"got {tuple(labels.shape)}"
+            f"targets must hold one target per image, expected shape ({images.shape[0]},), "
+            f"got {tuple(targets.shape)}"
         )
-    _check_non_negative(eps, "eps")
+    check_non_negative(eps, "eps")
 
 
-def _check_non_negative(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-
-
-def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def input_gradient(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Gradient of the mean cross-entropy with respect to the input pixels.
 
     Args:
         model: maps ``(B, C, H, W)`` images to ``(B, K)`` logits.
         images: ``(B, C, H, W)`` float.
-        labels: ``(B,)`` int64 class indices.
+        targets: ``(B,)`` int64 class indices.
 
     Returns:
         ``(B, C, H, W)`` gradient. The model's parameters receive no ``.grad``.
     """
     images = images.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(images), labels)
+    loss = F.cross_entropy(model(images), targets)
     (gradient,) = torch.autograd.grad(loss, images)
     return gradient
 
 
-def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+def fgsm(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, eps: float) -> torch.Tensor:
     """Fast gradient sign method: one step of size ``eps`` that increases the cross-entropy.
 
     Args:
         model: maps ``(B, C, H, W)`` images in ``[0, 1]`` to ``(B, K)`` logits; it runs in eval mode
             during the attack and gets its previous mode back afterwards.
         images: ``(B, C, H, W)`` float in ``[0, 1]``.
-        labels: ``(B,)`` int64 true labels.
+        targets: ``(B,)`` int64 true labels.
         eps: L-infinity radius, ``>= 0``.
 
     Returns:
         ``(B, C, H, W)`` adversarial images ``clamp(images + eps * sign(grad), 0, 1)``, detached.
     """
-    _check_attack_inputs(images, labels, eps)
+    _check_attack_inputs(images, targets, eps)
+    ### BEGIN SOLUTION
     with eval_mode(model):
-        gradient = input_gradient(model, images, labels)
+        gradient = input_gradient(model, images, targets)
     return (images.detach() + eps * gradient.sign()).clamp(0.0, 1.0)
+    ### END SOLUTION
 
 
 def pgd(
     model: nn.Module,
     images: torch.Tensor,
-    labels: torch.Tensor,
+    targets: torch.Tensor,
     eps: float,
     alpha: float,
     steps: int,
@@ -93,13 +90,13 @@ def pgd(
         model: maps ``(B, C, H, W)`` images in ``[0, 1]`` to ``(B, K)`` logits; it runs in eval mode
             during the attack and gets its previous mode back afterwards.
         images: ``(B, C, H, W)`` float in ``[0, 1]``, the clean images.
-        labels: ``(B,)`` int64; the true labels, or the target labels when ``targeted``.
+        targets: ``(B,)`` int64; the true labels, or the labels to reach when ``targeted``.
         eps: L-infinity radius of the ball around ``images``, ``>= 0``.
         alpha: step size of each signed-gradient step, ``>= 0``.
         steps: number of steps, ``>= 1``.
         random_start: start from a uniform draw in the eps-ball (clamped to ``[0, 1]``) instead of
             from the clean images.
-        targeted: descend the cross-entropy towards ``labels`` instead of ascending it.
+        targeted: descend the cross-entropy towards ``targets`` instead of ascending it.
         generator: random generator for the start, on any device (a seeded CPU generator gives the
             same start on every device); ``None`` uses torch's global generator on the images' device.
 
@@ -107,8 +104,8 @@ def pgd(
         ``(B, C, H, W)`` adversarial images, detached, with ``|x_adv - images| <= eps`` and values in
         ``[0, 1]``.
     """
-    _check_attack_inputs(images, labels, eps)
-    _check_non_negative(alpha, "alpha")
+    _check_attack_inputs(images, targets, eps)
+    check_non_negative(alpha, "alpha")
     check_positive_int(steps, "steps")
     clean = images.detach()
     adversarial = clean.clone()
@@ -116,11 +113,36 @@ def pgd(
         device = generator.device if generator is not None else clean.device
         noise = torch.empty(clean.shape, dtype=clean.dtype, device=device).uniform_(-eps, eps, generator=generator)
         adversarial = (adversarial + noise.to(clean.device)).clamp(0.0, 1.0)
-    direction = -1.0 if targeted else 1.0
     with eval_mode(model):
         for _ in range(steps):
-            gradient = input_gradient(model, adversarial, labels)
-            adversarial = adversarial + direction * alpha * gradient.sign()
-            perturbation = (adversarial - clean).clamp(-eps, eps)
-            adversarial = (clean + perturbation).clamp(0.0, 1.0)
+            adversarial = pgd_step(model, adversarial, clean, targets, eps, alpha, targeted)
     return adversarial
+
+
+def pgd_step(
+    model: nn.Module,
+    adversarial: torch.Tensor,
+    clean: torch.Tensor,
+    targets: torch.Tensor,
+    eps: float,
+    alpha: float,
+    targeted: bool = False,
+) -> torch.Tensor:
+    """One PGD step: a signed-gradient step of size ``alpha``, then projection onto the eps-ball and ``[0, 1]``.
+
+    Args:
+        model: maps images to ``(B, K)`` logits (PGD runs it in eval mode).
+        adversarial: ``(B, C, H, W)``, the current iterate ``x^t``.
+        clean: ``(B, C, H, W)``, the clean images ``x`` at the centre of the ball.
+        targets: ``(B,)`` int64 labels; eps, alpha, targeted: as in :func:`pgd`.
+
+    Returns:
+        ``x^{t+1}`` ``(B, C, H, W)``.
+    """
+    ### BEGIN SOLUTION
+    direction = -1.0 if targeted else 1.0  # descend towards a target label, ascend away from the true one
+    gradient = input_gradient(model, adversarial, targets)
+    adversarial = adversarial + direction * alpha * gradient.sign()
+    perturbation = (adversarial - clean).clamp(-eps, eps)  # projection onto the L-infinity ball
+    return (clean + perturbation).clamp(0.0, 1.0)
+    ### END SOLUTION

@@ -23,22 +23,22 @@ ATTACKS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def draw_attack_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float,
+def draw_attack_grid(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, eps: float,
                      attack: str = "PGD-10") -> Figure:
     """Three rows per call: clean images, magnified perturbations, adversarial images.
 
     Args:
         model: maps ``(B, 1, H, W)`` images in ``[0, 1]`` to ``(B, K)`` logits.
         images: ``(B, 1, H, W)`` float in ``[0, 1]``; a handful (about 8) reads best.
-        labels: ``(B,)`` int64 true labels.
+        targets: ``(B,)`` int64 true targets.
         eps: L-infinity budget.
         attack: a key of :data:`ATTACKS`.
     """
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {tuple(ATTACKS)}, got {attack!r}")
     device = next(model.parameters()).device
-    images, labels = images.to(device), labels.to(device)
-    adversarial = ATTACKS[attack](model, images, labels, eps) if eps > 0 else images
+    images, targets = images.to(device), targets.to(device)
+    adversarial = ATTACKS[attack](model, images, targets, eps) if eps > 0 else images
     with eval_mode(model), torch.no_grad():
         clean_predictions = model(images).argmax(1).cpu()  # (B,)
         adversarial_predictions = model(adversarial).argmax(1).cpu()  # (B,)
@@ -47,7 +47,8 @@ def draw_attack_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     rows = [(images.cpu()[:, 0], clean_predictions, "clean"), (magnified, None, "perturbation"),
             (adversarial.cpu()[:, 0], adversarial_predictions, "adversarial")]
     count = images.shape[0]
-    fig, axes = plt.subplots(3, count, figsize=(1.1 * count, 3.9), squeeze=False)
+    # Enough height per row that each panel's title sits in its own strip above the image.
+    fig, axes = plt.subplots(3, count, figsize=(1.25 * count + 0.6, 5.0), squeeze=False, layout="constrained")
     for row, (pictures, predictions, name) in enumerate(rows):
         for col in range(count):
             ax = axes[row, col]
@@ -55,17 +56,18 @@ def draw_attack_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
-            if predictions is not None:
-                wrong = int(predictions[col]) != int(labels[col])
-                ax.set_title(f"pred {int(predictions[col])}", fontsize=8, color="red" if wrong else "black")
-        axes[row, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle(f"{attack}, eps = {eps:.2f} (perturbation magnified x{1 / (2 * eps) if eps > 0 else 0:.0f})",
-                 fontsize=9)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.95))
+            if predictions is None:
+                ax.set_title(f"label {int(targets[col])}", fontsize=9)
+            else:
+                wrong = int(predictions[col]) != int(targets[col])
+                ax.set_title(f"pred {int(predictions[col])}", fontsize=9, color="red" if wrong else "black")
+        axes[row, 0].set_ylabel(name, fontsize=9)
+    magnification = f"perturbation magnified x{1 / (2 * eps):.0f}" if eps > 0 else "no perturbation"
+    fig.suptitle(f"{attack}, eps = {eps:.2f} ({magnification}; red: wrong prediction)", fontsize=10)
     return fig
 
 
-def attack_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+def attack_explorer(model: nn.Module, images: torch.Tensor, targets: torch.Tensor,
                     max_eps: float = 0.3) -> None:
     """An eps slider and an attack menu over :func:`draw_attack_grid`."""
     import ipywidgets as widgets
@@ -79,7 +81,7 @@ def attack_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     def redraw(_: object = None) -> None:
         output.clear_output(wait=True)
         with output:
-            draw_attack_grid(model, images, labels, eps.value, attack.value)
+            draw_attack_grid(model, images, targets, eps.value, attack.value)
             plt.show()
 
     eps.observe(redraw, names="value")

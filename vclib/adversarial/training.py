@@ -19,7 +19,32 @@ from torch import nn
 
 from vclib.adversarial.evaluation import Attack
 from vclib.checks import check_positive_int
-from vclib.train import progress
+from vclib.train import model_device, progress
+
+
+def adversarial_step(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    attack: Attack,
+    optimizer: torch.optim.Optimizer,
+) -> tuple[float, int]:
+    """One step of adversarial training on a batch: attack it, then descend the loss on the attacked images.
+
+    Args:
+        model: in train mode; images: ``(B, C, H, W)`` in [0, 1]; targets: ``(B,)`` int64 labels.
+        attack: ``attack(model, images, targets) -> adversarial images``; optimizer: updates ``model``.
+
+    Returns:
+        The batch's mean loss and its number of correct predictions, both on the adversarial images.
+    """
+    adversarial = attack(model, images, targets)  # inner maximisation
+    logits = model(adversarial)  # (B, K)
+    loss = F.cross_entropy(logits, targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # outer minimisation
+    optimizer.step()
+    return loss.item(), int((logits.argmax(dim=1) == targets).sum())
 
 
 def adversarial_fit(
@@ -36,20 +61,20 @@ def adversarial_fit(
 
     Args:
         model: maps ``(B, C, H, W)`` images in ``[0, 1]`` to ``(B, K)`` logits; trained in place.
-        loader: yields ``(images (B, C, H, W) in [0, 1], labels (B,) int64, *rest)``.
-        attack: ``attack(model, images, labels) -> adversarial images``, e.g. a ``functools.partial``
+        loader: yields ``(images (B, C, H, W) in [0, 1], targets (B,) int64, *rest)``.
+        attack: ``attack(model, images, targets) -> adversarial images``, e.g. a ``functools.partial``
             of :func:`vclib.adversarial.pgd`; it runs the model in eval mode and restores train mode.
         epochs: number of passes over ``loader``.
         optimizer: defaults to ``Adam(lr=1e-3)``.
-        device: defaults to the device of the model's parameters.
-        progress_bar: force a progress bar on or off; default is on except in headless runs.
+        device: where to run; None: the device of the model's first parameter (CPU without parameters).
+        progress_bar: show a progress bar; None: on in interactive sessions, off when ``VCLIB_PROGRESS=0``.
 
     Returns:
         History, one dict per epoch: ``epoch``, ``train_loss`` and ``train_accuracy`` (both on the
         adversarial examples) and ``seconds``.
     """
     check_positive_int(epochs, "epochs")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = model_device(model, device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     history: list[dict[str, float]] = []
@@ -57,18 +82,12 @@ def adversarial_fit(
         started = time.perf_counter()
         model.train()
         loss_sum, correct, total = 0.0, 0, 0
-        batches = progress(loader, enabled=progress_bar, desc=f"adversarial {epoch + 1}/{epochs}")
-        for images, labels, *_ in batches:
-            images, labels = images.to(device), labels.to(device)
-            adversarial = attack(model, images, labels)  # inner maximisation
-            logits = model(adversarial)  # (B, K)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # outer minimisation
-            optimizer.step()
-            loss_sum += loss.item() * labels.shape[0]
-            correct += int((logits.argmax(dim=1) == labels).sum())
-            total += labels.shape[0]
+        batches = progress(loader, progress_bar=progress_bar, desc=f"adversarial {epoch + 1}/{epochs}")
+        for images, targets, *_ in batches:
+            loss, batch_correct = adversarial_step(model, images.to(device), targets.to(device), attack, optimizer)
+            loss_sum += loss * targets.shape[0]
+            correct += batch_correct
+            total += targets.shape[0]
         if total == 0:
             raise ValueError("loader must yield at least one example, got an empty loader")
         history.append({"epoch": epoch + 1, "train_loss": loss_sum / total, "train_accuracy": correct / total,

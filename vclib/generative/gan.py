@@ -40,7 +40,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     """
     _check_logits(real_logits, "real_logits")
     _check_logits(fake_logits, "fake_logits")
+    ### BEGIN SOLUTION
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    ### END SOLUTION
 
 
 def generator_loss(fake_logits: torch.Tensor, saturating: bool = True) -> torch.Tensor:
@@ -55,6 +57,8 @@ def generator_loss(fake_logits: torch.Tensor, saturating: bool = True) -> torch.
         Scalar loss.
     """
     _check_logits(fake_logits, "fake_logits")
+    ### BEGIN SOLUTION
     if saturating:
         return -F.softplus(fake_logits).mean()
     return F.softplus(-fake_logits).mean()
+    ### END SOLUTION

@@ -44,15 +44,16 @@ class GANHistory:
 
 
 @torch.no_grad()
-def generate(generator: Generator, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def generate(generator_model: Generator, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Images ``(n, 1, 28, 28)`` on the CPU from noise ``z (n, latent_dim)``.
 
     The generator runs in eval mode, so batch norm uses its running statistics and each image depends
     on its own z only.
     """
-    device = next(generator.parameters()).device
-    with eval_mode(generator):
-        return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
+    check_positive_int(batch_size, "batch_size")
+    device = next(generator_model.parameters()).device
+    with eval_mode(generator_model):
+        return torch.cat([generator_model(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
 
 
 def _gradient_norm(module: torch.nn.Module) -> float:
@@ -60,9 +61,49 @@ def _gradient_norm(module: torch.nn.Module) -> float:
     return torch.stack(squares).sum().sqrt().item() if squares else 0.0
 
 
+def gan_step(
+    generator_model: Generator,
+    discriminator_model: Discriminator,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    optimizer_g: torch.optim.Optimizer,
+    optimizer_d: torch.optim.Optimizer,
+    saturating: bool = False,
+) -> dict[str, float]:
+    """One step of each player on one batch: first the discriminator, then the generator.
+
+    Args:
+        generator_model, discriminator_model: the two players (in train mode), on ``real``'s device.
+        real: ``(B, 1, 28, 28)`` real images in [0, 1].
+        z: ``(B, latent_dim)`` noise for the generated batch.
+        optimizer_g, optimizer_d: the players' optimizers.
+        saturating: generator loss; see :func:`vclib.generative.generator_loss`.
+
+    Returns:
+        ``d_loss``, ``g_loss``, ``d_real`` (mean D(x)), ``d_fake`` (mean D(G(z)) before D's update) and
+        ``g_grad_norm`` (L2 norm of the generator's gradient).
+    """
+    fake = generator_model(z)  # (B, 1, 28, 28)
+    real_logits, fake_logits = discriminator_model(real), discriminator_model(fake.detach())  # (B,) each
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    optimizer_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    optimizer_d.step()
+
+    g_loss = generator_loss(discriminator_model(fake), saturating=saturating)  # D after its update
+    optimizer_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    g_grad_norm = _gradient_norm(generator_model)
+    optimizer_g.step()
+    return {
+        "d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": torch.sigmoid(real_logits).mean().item(),
+        "d_fake": torch.sigmoid(fake_logits).mean().item(), "g_grad_norm": g_grad_norm,
+    }
+
+
 def train_gan(
-    generator: Generator,
-    discriminator: Discriminator,
+    generator_model: Generator,
+    discriminator_model: Discriminator,
     loader: Iterable,
     *,
     epochs: int,
@@ -75,62 +116,43 @@ def train_gan(
     seed: int = 0,
     progress_bar: bool | None = None,
 ) -> GANHistory:
-    """Train ``generator`` and ``discriminator`` in place with Adam (DCGAN's ``lr`` and ``betas``).
+    """Train both players in place with Adam (DCGAN's ``lr`` and ``betas``), one :func:`gan_step` per batch.
 
     Args:
-        generator, discriminator: the two players, on the same device.
+        generator_model, discriminator_model: the two players, on the same device.
         loader: yields ``(images (B, 1, 28, 28) in [0, 1], *rest)``; labels are ignored.
         epochs: passes over ``loader``.
-        saturating: generator loss; ``True`` is the course formula ``E[log(1 - D(G(z)))]``, ``False``
-            the non-saturating ``-E[log D(G(z))]``.
+        saturating: generator loss, as in :func:`gan_step`.
         lr, betas: Adam settings for both players.
         fixed_noise: ``(n, latent_dim)``; when given, samples from it are stored every
             ``snapshot_every`` epochs and after the last one.
         snapshot_every: epochs between snapshots.
         max_steps: stop after this many steps (to study the start of training).
-        seed: seed of the noise drawn for training.
-        progress_bar: force a progress bar on or off; default is on except in headless runs.
+        seed: seed of the ``torch.Generator`` that draws the training noise.
+        progress_bar: show a progress bar; None: on in interactive sessions, off when ``VCLIB_PROGRESS=0``.
     """
     check_positive_int(epochs, "epochs")
     check_positive_int(snapshot_every, "snapshot_every")
     if max_steps is not None:
         check_positive_int(max_steps, "max_steps")
-    device = next(generator.parameters()).device
-    optimizer_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
+    device = next(generator_model.parameters()).device
+    optimizer_g = torch.optim.Adam(generator_model.parameters(), lr=lr, betas=betas)
+    optimizer_d = torch.optim.Adam(discriminator_model.parameters(), lr=lr, betas=betas)
     noise_source = torch.Generator().manual_seed(seed)
     history = GANHistory()
-    generator.train()
-    discriminator.train()
-    step = 0
+    generator_model.train()
+    discriminator_model.train()
     for epoch in range(1, epochs + 1):
-        for real, *_ in progress(loader, enabled=progress_bar, desc=f"gan {epoch}/{epochs}"):
-            real = real.to(device)  # (B, 1, 28, 28)
-            fake = generator(generator.noise(real.shape[0], noise_source).to(device))  # (B, 1, 28, 28)
-
-            real_logits, fake_logits = discriminator(real), discriminator(fake.detach())  # (B,) each
-            d_loss = discriminator_loss(real_logits, fake_logits)
-            optimizer_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            optimizer_d.step()
-
-            g_loss = generator_loss(discriminator(fake), saturating=saturating)
-            optimizer_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_grad_norm = _gradient_norm(generator)
-            optimizer_g.step()
-
-            step += 1
-            history.steps.append({
-                "epoch": epoch, "step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "d_real": torch.sigmoid(real_logits).mean().item(),
-                "d_fake": torch.sigmoid(fake_logits).mean().item(), "g_grad_norm": g_grad_norm,
-            })
-            if max_steps is not None and step >= max_steps:
+        for real, *_ in progress(loader, progress_bar=progress_bar, desc=f"gan {epoch}/{epochs}"):
+            z = generator_model.noise(real.shape[0], noise_source).to(device)  # (B, latent_dim)
+            record = gan_step(generator_model, discriminator_model, real.to(device), z, optimizer_g, optimizer_d,
+                              saturating)
+            history.steps.append({"epoch": epoch, "step": len(history.steps) + 1, **record})
+            if max_steps is not None and len(history.steps) >= max_steps:
                 break
-        finished = epoch == epochs or (max_steps is not None and step >= max_steps)
+        finished = epoch == epochs or (max_steps is not None and len(history.steps) >= max_steps)
         if fixed_noise is not None and (epoch % snapshot_every == 0 or finished):
-            history.snapshots.append((epoch, generate(generator, fixed_noise)))
+            history.snapshots.append((epoch, generate(generator_model, fixed_noise)))
         if finished:
             break
     return history

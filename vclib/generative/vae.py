@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vclib.checks import check_positive_int, check_same_shape, check_tensor
+from vclib.checks import check_non_negative, check_positive_int, check_same_shape, check_tensor
 
 
 class VAEOutput(NamedTuple):
@@ -50,22 +50,22 @@ class ConvVAE(nn.Module):
     Args:
         latent_dim: size of z.
         image_size: height and width of the square images, divisible by 4.
-        channels: image channels.
+        in_channels: C, the image channels.
         width: channels of the first convolution (the second has twice as many).
     """
 
-    def __init__(self, latent_dim: int = 8, image_size: int = 28, channels: int = 1, width: int = 32) -> None:
+    def __init__(self, latent_dim: int = 8, image_size: int = 28, in_channels: int = 1, width: int = 32) -> None:
         super().__init__()
         check_positive_int(latent_dim, "latent_dim")
-        check_positive_int(channels, "channels")
+        check_positive_int(in_channels, "in_channels")
         check_positive_int(width, "width")
         if check_positive_int(image_size, "image_size") % 4:
             raise ValueError(f"image_size must be divisible by 4, got {image_size}")
         self.latent_dim = latent_dim
-        self.image_shape = (channels, image_size, image_size)
+        self.image_shape = (in_channels, image_size, image_size)
         small = image_size // 4
         self.encoder = nn.Sequential(
-            nn.Conv2d(channels, width, 4, stride=2, padding=1),  # (B, width, H/2, W/2)
+            nn.Conv2d(in_channels, width, 4, stride=2, padding=1),  # (B, width, H/2, W/2)
             nn.ReLU(),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # (B, 2 width, H/4, W/4)
             nn.ReLU(),
@@ -78,7 +78,7 @@ class ConvVAE(nn.Module):
             nn.Unflatten(1, (2 * width, small, small)),  # (B, 2 width, H/4, W/4)
             nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),  # (B, width, H/2, W/2)
             nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),  # (B, C, H, W) logits
+            nn.ConvTranspose2d(width, in_channels, 4, stride=2, padding=1),  # (B, C, H, W) logits
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +145,9 @@ def kl_term(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B,)``, summed over all non-batch dimensions.
     """
+    ### BEGIN SOLUTION
     return (mu.pow(2) + logvar.exp() - logvar - 1).flatten(1).sum(dim=1)  # (B,)
+    ### END SOLUTION
 
 
 def beta_vae_loss(x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
@@ -173,19 +175,19 @@ def beta_vae_loss(x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar
     check_same_shape(mu, logvar, "mu", "logvar")
     if mu.shape[0] != x.shape[0]:
         raise ValueError(f"mu must have batch size {x.shape[0]} like x, got shape {tuple(mu.shape)}")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
-        raise ValueError(f"beta must be a non-negative number, got {beta!r}")
+    check_non_negative(beta, "beta")
+    ### BEGIN SOLUTION
     reconstruction = (x_hat - x).pow(2).flatten(1).sum(dim=1)  # (B,)
     kl = kl_term(mu, logvar)  # (B,)
     total = reconstruction + beta * kl
     return BetaVAELoss(total.mean(), reconstruction.mean(), kl.mean())
+    ### END SOLUTION
 
 
 def beta_vae_objective(beta: float):
     """``loss_fn(outputs, x)`` for :func:`vclib.train.fit`: the total :func:`beta_vae_loss` of a
     :class:`ConvVAE`'s outputs, for a dataset that yields ``(x, x)`` pairs."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
-        raise ValueError(f"beta must be a non-negative number, got {beta!r}")
+    check_non_negative(beta, "beta")
 
     def loss_fn(outputs: VAEOutput, x: torch.Tensor) -> torch.Tensor:
         return beta_vae_loss(outputs.x_hat, x, outputs.mu, outputs.logvar, beta).total

@@ -33,6 +33,7 @@ def gru_step(
     Returns:
         ``h_t``: ``(B, H)``.
     """
+    ### BEGIN SOLUTION
     hidden_gates = F.linear(h, weight_hh, bias_hh)  # (B, 3H): W_h· h_{t-1} + b_h·
     x_r, x_z, x_n = input_gates.chunk(3, dim=-1)  # 3 x (B, H)
     h_r, h_z, h_n = hidden_gates.chunk(3, dim=-1)  # 3 x (B, H)
@@ -40,6 +41,7 @@ def gru_step(
     z = torch.sigmoid(x_z + h_z)  # update gate
     n = torch.tanh(x_n + r * h_n)  # new gate
     return (1 - z) * n + z * h
+    ### END SOLUTION
 
 
 class GRUCell(RecurrentCell):
@@ -56,12 +58,11 @@ class GRUCell(RecurrentCell):
 
 
 class GRU(RecurrentLayer):
-    """A single-layer GRU; its ``state_dict`` equals ``nn.GRU(num_layers=1)``'s.
+    """A single-layer GRU, the twin of ``nn.GRU`` (same arguments and defaults, same ``state_dict``).
 
-    Shapes as in :class:`~vclib.sequence.recurrent.RecurrentLayer`: input ``(B, T, input_size)`` when
-    ``batch_first`` (the default here; torch's default is False), ``(T, B, input_size)`` otherwise, or
-    unbatched ``(T, input_size)``; optional ``hx`` ``(1, B, H)``.
-    Returns ``(output (B, T, H), h_n (1, B, H))``.
+    Shapes as in :class:`~vclib.sequence.recurrent.RecurrentLayer`: input ``(T, B, input_size)`` (torch's
+    default), ``(B, T, input_size)`` with ``batch_first``, or unbatched ``(T, input_size)``; optional
+    ``hx`` ``(1, B, H)``. Returns ``(output, h_n (1, B, H))``, output in the input's layout.
     """
 
     num_gates = 3

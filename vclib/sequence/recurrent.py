@@ -148,10 +148,18 @@ class RecurrentCell(nn.Module):
 
     num_gates: int
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         register_recurrent_parameters(self, input_size, hidden_size, self.num_gates, bias)
+        self.to(device=device, dtype=dtype)
 
     def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``(B, G*H)`` input projections and ``(B, H)`` state -> next state ``(B, H)``."""
@@ -170,18 +178,38 @@ class RecurrentCell(nn.Module):
 class RecurrentLayer(nn.Module):
     """Base of single-layer sequence modules: subclasses set ``num_gates`` and implement ``step``.
 
-    ``forward(input, hx=None)`` takes input ``(B, T, input_size)`` if ``batch_first`` (the default here),
-    ``(T, B, input_size)`` otherwise, or unbatched ``(T, input_size)``, and an optional initial state
-    ``hx`` ``(1, B, H)``. Like ``nn.GRU`` it returns ``(output, h_n)``: output holds every ``h_t``
-    (``(B, T, H)`` when batch_first) and ``h_n`` ``(1, B, H)`` is the last one.
+    The constructor takes ``nn.GRU``'s arguments with its defaults, so the twins swap in one line;
+    ``num_layers`` must be 1, ``dropout`` 0 and ``bidirectional`` False (anything else raises ValueError).
+
+    ``forward(input, hx=None)`` takes input ``(T, B, input_size)`` (torch's default layout),
+    ``(B, T, input_size)`` with ``batch_first``, or unbatched ``(T, input_size)``, and an optional initial
+    state ``hx`` ``(1, B, H)``. Like ``nn.GRU`` it returns ``(output, h_n)``: output holds every ``h_t`` in
+    the input's layout and ``h_n`` ``(1, B, H)`` is the last one.
     """
 
     num_gates: int
 
-    def __init__(self, input_size: int, hidden_size: int, batch_first: bool = True, bias: bool = True) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
+        if num_layers != 1 or dropout != 0 or bidirectional:
+            raise ValueError(
+                "only one unidirectional layer is implemented: num_layers must be 1, dropout 0 and bidirectional "
+                f"False, got num_layers={num_layers!r}, dropout={dropout!r}, bidirectional={bidirectional!r}"
+            )
         self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
         register_recurrent_parameters(self, input_size, hidden_size, self.num_gates, bias, suffix="_l0")
+        self.to(device=device, dtype=dtype)
 
     def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``(B, G*H)`` input projections and ``(B, H)`` state -> next state ``(B, H)``."""

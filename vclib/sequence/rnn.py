@@ -36,7 +36,9 @@ def rnn_step(
     Returns:
         ``h_t``: ``(B, H)``.
     """
+    ### BEGIN SOLUTION
     return NONLINEARITIES[nonlinearity](input_gates + F.linear(h, weight_hh, bias_hh))
+    ### END SOLUTION
 
 
 class RNNCell(RecurrentCell):
@@ -48,9 +50,17 @@ class RNNCell(RecurrentCell):
 
     num_gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         check_choice(nonlinearity, "nonlinearity", tuple(NONLINEARITIES))
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
     def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -58,10 +68,10 @@ class RNNCell(RecurrentCell):
 
 
 class RNN(RecurrentLayer):
-    """A single-layer Elman RNN; its ``state_dict`` equals ``nn.RNN(num_layers=1)``'s.
+    """A single-layer Elman RNN, the twin of ``nn.RNN`` (same arguments and defaults, same ``state_dict``).
 
-    Shapes as in :class:`~vclib.sequence.recurrent.RecurrentLayer`: input ``(B, T, input_size)`` when
-    ``batch_first``; returns ``(output (B, T, H), h_n (1, B, H))``.
+    Shapes as in :class:`~vclib.sequence.recurrent.RecurrentLayer`: input ``(T, B, input_size)``, or
+    ``(B, T, input_size)`` with ``batch_first``; returns ``(output, h_n (1, B, H))``.
     """
 
     num_gates = 1
@@ -70,12 +80,17 @@ class RNN(RecurrentLayer):
         self,
         input_size: int,
         hidden_size: int,
-        batch_first: bool = True,
-        bias: bool = True,
+        num_layers: int = 1,
         nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         check_choice(nonlinearity, "nonlinearity", tuple(NONLINEARITIES))
-        super().__init__(input_size, hidden_size, batch_first, bias)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
 
     def step(self, input_gates: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

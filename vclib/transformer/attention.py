@@ -1,11 +1,12 @@
-"""Attention from scratch: scaled dot-product attention, multi-head attention and a pre-norm encoder block.
+"""Attention from scratch: scaled dot-product attention, multi-head attention and an encoder block.
 
-Each piece is a drop-in twin of its torch counterpart:
+Each piece is a drop-in twin of its torch counterpart, with torch's call signature, constructor defaults,
+parameter names and return types:
 
 - :func:`scaled_dot_product_attention` equals ``F.scaled_dot_product_attention``;
-- :class:`MultiHeadAttention` loads the ``state_dict`` of ``nn.MultiheadAttention(batch_first=True)``;
-- :class:`TransformerEncoderBlock` loads the ``state_dict`` of ``nn.TransformerEncoderLayer(norm_first=True,
-  batch_first=True, activation="gelu")``.
+- :class:`MultiHeadAttention` is ``nn.MultiheadAttention`` (loads its ``state_dict`` both ways);
+- :class:`TransformerEncoderBlock` is ``nn.TransformerEncoderLayer`` (post-norm by default, pre-norm with
+  ``norm_first=True`` as in ViTs).
 
 Mask convention, the same everywhere in this module: a **boolean mask is True where a query may attend**
 (as in ``F.scaled_dot_product_attention``) and a float mask is added to the scores. ``nn.MultiheadAttention``
@@ -20,12 +21,13 @@ A query that may attend to no key at all gets zero output and zero weights, as i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vclib.checks import check_positive_int, check_tensor
+from vclib.checks import check_choice, check_fraction, check_positive_int, check_tensor
 
 
 def causal_mask(query_length: int, key_length: int | None = None, device: torch.device | None = None) -> torch.Tensor:
@@ -58,7 +60,7 @@ def scaled_dot_product_attention(
     k: torch.Tensor,
     v: torch.Tensor,
     mask: torch.Tensor | None = None,
-    return_weights: bool = False,
+    need_weights: bool = False,
     dropout_p: float = 0.0,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """``softmax(q k^T / sqrt(E) + mask) v``, the attention of every query to every key.
@@ -68,11 +70,11 @@ def scaled_dot_product_attention(
         k: ``(..., S, E)`` keys.
         v: ``(..., S, Ev)`` values (usually ``Ev = E``).
         mask: broadcastable to ``(..., L, S)``; boolean (True = attend) or float (added to the scores).
-        return_weights: also return the attention weights (before dropout).
+        need_weights: also return the attention weights (before dropout).
         dropout_p: dropout probability on the weights (use 0 outside training).
 
     Returns:
-        ``(..., L, Ev)``, or ``(output, weights (..., L, S))`` when ``return_weights``.
+        ``(..., L, Ev)``, or ``(output, weights (..., L, S))`` when ``need_weights``.
     """
     check_tensor(q, "q", floating=True)
     check_tensor(k, "k", ndim=q.dim(), dtype=q.dtype)
@@ -83,6 +85,7 @@ def scaled_dot_product_attention(
         raise ValueError(f"k must have shape {(*q.shape[:-2], 'S', q.shape[-1])}, got {tuple(k.shape)}")
     if v.shape[:-1] != k.shape[:-1]:
         raise ValueError(f"v must have shape {(*k.shape[:-1], 'Ev')} to match k, got {tuple(v.shape)}")
+    ### BEGIN SOLUTION
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, S)
     if mask is not None:
         _check_mask(mask, "mask", scores.shape, q.dtype)
@@ -93,7 +96,8 @@ def scaled_dot_product_attention(
     else:
         weights = scores.softmax(dim=-1)  # (..., L, S)
     output = F.dropout(weights, dropout_p) @ v if dropout_p > 0 else weights @ v  # (..., L, Ev)
-    return (output, weights) if return_weights else output
+    return (output, weights) if need_weights else output
+    ### END SOLUTION
 
 
 def merge_masks(
@@ -149,35 +153,55 @@ def merge_masks(
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention with the parameter layout of ``nn.MultiheadAttention(..., batch_first=True)``.
+    """Multi-head attention, the twin of ``nn.MultiheadAttention`` (same arguments, defaults and parameters).
 
     ``in_proj_weight`` ``(3E, E)`` stacks the query, key and value projections, ``in_proj_bias`` ``(3E,)``
     their biases, and ``out_proj`` is an ``nn.Linear(E, E)``, so ``load_state_dict`` works both ways.
     Each of the ``H`` heads attends in its own ``E / H``-dimensional subspace.
 
+    Differences from torch, all documented here:
+
+    - **boolean masks mean True = attend** (as in ``F.scaled_dot_product_attention``); torch's
+      ``key_padding_mask`` and boolean ``attn_mask`` mean True = *ignore*, so pass ``~mask`` to torch;
+    - ``is_causal=True`` without ``attn_mask`` applies the causal mask (torch requires the mask as well);
+    - the returned weights are taken before dropout; ``add_bias_kv``, ``add_zero_attn``, ``kdim`` and
+      ``vdim`` are not supported.
+
     Args:
-        embed_dim: E, the model width; num_heads: H, must divide E.
-        bias: learn biases for the projections.
+        embed_dim: E, the model width.
+        num_heads: H, must divide E.
         dropout: dropout on the attention weights during training.
+        bias: learn biases for the projections.
+        batch_first: inputs are ``(B, L, E)`` instead of torch's default ``(L, B, E)``.
+        device, dtype: of the parameters.
         fused: when weights are not requested, compute attention with ``F.scaled_dot_product_attention``
             (same result, faster) instead of :func:`scaled_dot_product_attention` (which shows the math).
     """
 
     def __init__(
-        self, embed_dim: int, num_heads: int, bias: bool = True, dropout: float = 0.0, fused: bool = False
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        batch_first: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         check_positive_int(embed_dim, "embed_dim")
         check_positive_int(num_heads, "num_heads")
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim must be divisible by num_heads={num_heads}, got embed_dim={embed_dim}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        check_fraction(dropout, "dropout", inclusive_high=False)
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-        self.dropout, self.fused = dropout, fused
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * embed_dim)) if bias else None
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.dropout, self.batch_first, self.fused = dropout, batch_first, fused
+        factory = {"device": device, "dtype": dtype}
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * embed_dim, **factory)) if bias else None
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **factory)
         nn.init.xavier_uniform_(self.in_proj_weight)  # torch's initialisation
         if bias:
             nn.init.zeros_(self.out_proj.bias)
@@ -194,113 +218,234 @@ class MultiHeadAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, length, D)
 
-    def forward(
+    def attend(
         self,
         query: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None,
-        attn_mask: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attend from ``query`` to ``key``/``value``.
+        """The multi-head computation on batch-first inputs.
 
         Args:
             query: ``(B, L, E)``; key, value: ``(B, S, E)``.
-            key_padding_mask: ``(B, S)``, True where a key is real (torch: True where it is padding).
-            attn_mask: ``(L, S)``, ``(B * H, L, S)`` or ``(B, H, L, S)``, True = attend (torch: True = block).
-            need_weights: also return the attention weights of every head.
+            mask: broadcastable to ``(B, H, L, S)``, True = attend, or float (see :func:`merge_masks`).
+            need_weights: also return the weights of every head.
 
         Returns:
-            ``(output (B, L, E), weights (B, H, L, S) or None)``. Unlike torch, weights are per head, not
-            averaged over heads.
+            ``(output (B, L, E), weights (B, H, L, S) or None)``.
         """
-        check_tensor(query, "query", ndim=3, dtype=self.in_proj_weight.dtype)
-        check_tensor(key, "key", ndim=3, dtype=query.dtype)
-        check_tensor(value, "value", ndim=3, dtype=query.dtype)
-        batch, query_length, _ = query.shape
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.shape[0] != batch or x.shape[-1] != self.embed_dim:
-                raise ValueError(f"{name} must have shape ({batch}, length, {self.embed_dim}), got {tuple(x.shape)}")
-        if key.shape != value.shape:
-            raise ValueError(f"key and value must have the same shape, got {tuple(key.shape)} and {tuple(value.shape)}")
-        key_length = key.shape[1]
-        mask = merge_masks(
-            key_padding_mask, attn_mask, batch, self.num_heads, query_length, key_length, query.dtype
-        )  # broadcastable to (B, H, L, S)
         q, k, v = (self._split_heads(x) for x in self._project(query, key, value))  # (B, H, L|S, D)
         dropout_p = self.dropout if self.training else 0.0
         if self.fused and not need_weights:
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (B, H, L, D)
             weights = None
         else:
-            heads, weights = scaled_dot_product_attention(q, k, v, mask, return_weights=True, dropout_p=dropout_p)
+            heads, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=True, dropout_p=dropout_p)
+        batch, _, query_length, _ = heads.shape
         merged = heads.transpose(1, 2).reshape(batch, query_length, self.embed_dim)  # (B, L, H * D)
-        return self.out_proj(merged), (weights if need_weights else None)
+        return self.out_proj(merged), weights
+
+    def _batch_first(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> list[torch.Tensor]:
+        """Check the inputs and bring them to ``(B, L|S, E)``; unbatched ``(L, E)`` inputs get ``B = 1``."""
+        check_tensor(query, "query", ndim=(2, 3), dtype=self.in_proj_weight.dtype)
+        for name, x in (("key", key), ("value", value)):
+            check_tensor(x, name, ndim=query.dim(), dtype=query.dtype)
+        layout = "(length, E)" if query.dim() == 2 else "(B, length, E)" if self.batch_first else "(length, B, E)"
+        batch_axis = None if query.dim() == 2 else 0 if self.batch_first else 1
+        batch = None if batch_axis is None else query.shape[batch_axis]
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            if x.shape[-1] != self.embed_dim or (batch is not None and x.shape[batch_axis] != batch):
+                raise ValueError(f"{name} must have shape {layout} with E={self.embed_dim}, got {tuple(x.shape)}")
+        if key.shape != value.shape:
+            raise ValueError(f"key and value must have the same shape, got {tuple(key.shape)} and {tuple(value.shape)}")
+        same = [query is key, key is value]
+        if batch_axis is None:
+            inputs = [x.unsqueeze(0) for x in (query, key, value)]  # (1, length, E)
+        else:
+            inputs = [x if self.batch_first else x.transpose(0, 1) for x in (query, key, value)]  # (B, length, E)
+        # Keep self-attention recognisable for _project's single matrix product.
+        key = inputs[0] if same[0] else inputs[1]
+        return [inputs[0], key, key if same[1] else inputs[2]]
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from ``query`` to ``key``/``value``.
+
+        Args:
+            query: ``(L, B, E)``, ``(B, L, E)`` with ``batch_first``, or unbatched ``(L, E)``.
+            key, value: ``(S, B, E)``, ``(B, S, E)`` or ``(S, E)``, in the same layout as ``query``.
+            key_padding_mask: ``(B, S)``, True where a key is real (torch: True where it is padding).
+            need_weights: also return the attention weights.
+            attn_mask: ``(L, S)``, ``(B * H, L, S)`` or ``(B, H, L, S)``, True = attend (torch: True = block).
+            average_attn_weights: average the weights over the heads, as torch does by default.
+            is_causal: query ``i`` attends to keys ``0 .. i`` (used when ``attn_mask`` is None).
+
+        Returns:
+            ``(output, weights)``: output in ``query``'s layout; weights ``(B, L, S)`` averaged, ``(B, H, L, S)``
+            per head, without ``B`` for unbatched inputs, or None when ``need_weights`` is False.
+        """
+        unbatched = query.dim() == 2
+        query, key, value = self._batch_first(query, key, value)  # (B, L, E), (B, S, E), (B, S, E)
+        batch, query_length, key_length = query.shape[0], query.shape[1], key.shape[1]
+        if is_causal and attn_mask is None:
+            attn_mask = causal_mask(query_length, key_length, device=query.device)  # (L, S)
+        if unbatched and key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)  # (1, S)
+        mask = merge_masks(key_padding_mask, attn_mask, batch, self.num_heads, query_length, key_length, query.dtype)
+        output, weights = self.attend(query, key, value, mask, need_weights)  # (B, L, E), (B, H, L, S) or None
+        output = output[0] if unbatched else output if self.batch_first else output.transpose(0, 1)
+        if not need_weights:
+            return output, None
+        weights = weights.mean(dim=1) if average_attn_weights else weights  # (B, L, S) or (B, H, L, S)
+        return output, (weights[0] if unbatched else weights)
 
     def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, fused={self.fused}"
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
 
 class TransformerEncoderBlock(nn.Module):
-    """A pre-norm Transformer encoder block, the twin of ``nn.TransformerEncoderLayer(norm_first=True)``.
+    """A Transformer encoder block, the twin of ``nn.TransformerEncoderLayer`` (same call, defaults, names).
 
-        x = x + Dropout(MultiHeadAttention(LayerNorm(x)))
-        x = x + Dropout(Linear(Dropout(GELU(Linear(LayerNorm(x))))))
+    Post-norm (torch's default, the original Transformer) and pre-norm (``norm_first=True``, ViTs)::
 
-    Its parameter names (``self_attn``, ``linear1``, ``linear2``, ``norm1``, ``norm2``) are torch's, so it
-    loads the ``state_dict`` of ``nn.TransformerEncoderLayer(embed_dim, num_heads, dim_feedforward=mlp_ratio
-    * embed_dim, norm_first=True, batch_first=True, activation="gelu")``; with dropout 0 the outputs agree.
+        post-norm: x = LN1(x + Dropout(SelfAttention(x)));     x = LN2(x + Dropout(MLP(x)))
+        pre-norm:  x = x + Dropout(SelfAttention(LN1(x)));     x = x + Dropout(MLP(LN2(x)))
+
+    with ``MLP(x) = Linear2(Dropout(activation(Linear1(x))))``. The parameter names (``self_attn``,
+    ``linear1``, ``linear2``, ``norm1``, ``norm2``) are torch's, so both load each other's ``state_dict``;
+    with dropout off the outputs agree. ``forward`` returns a tensor as torch does; the attention weights
+    come from :meth:`forward_with_weights`.
+
+    Mask convention: **boolean masks mean True = attend** (torch's mean True = ignore: pass ``~mask`` to
+    torch); float masks are added to the scores in both. ``is_causal=True`` without ``src_mask`` applies the
+    causal mask (torch requires the mask too).
 
     Args:
-        embed_dim: E; num_heads: H (divides E); mlp_ratio: width of the MLP's hidden layer over E.
+        d_model: E, the token width.
+        nhead: H, number of heads (divides E).
+        dim_feedforward: width of the MLP's hidden layer.
         dropout: dropout rate for the attention weights, the residual branches and the MLP.
-        layer_norm_eps: epsilon of both LayerNorms (torch's default).
+        activation: ``"relu"``, ``"gelu"`` or a callable.
+        layer_norm_eps: epsilon of both LayerNorms.
+        batch_first: tokens are ``(B, N, E)`` instead of torch's default ``(N, B, E)``.
+        norm_first: pre-norm instead of post-norm.
+        bias: learn biases in the linear layers and LayerNorms.
+        device, dtype: of the parameters.
         fused: passed to :class:`MultiHeadAttention`.
     """
 
     def __init__(
         self,
-        embed_dim: int,
-        num_heads: int,
-        mlp_ratio: float = 4.0,
-        dropout: float = 0.0,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[torch.Tensor], torch.Tensor] = "relu",
         layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
         fused: bool = False,
     ) -> None:
         super().__init__()
-        hidden = int(round(mlp_ratio * embed_dim))
-        if mlp_ratio <= 0 or hidden < 1:
-            raise ValueError(f"mlp_ratio must be positive and give at least one hidden unit, got {mlp_ratio!r}")
-        self.embed_dim = embed_dim
+        check_positive_int(dim_feedforward, "dim_feedforward")
+        if isinstance(activation, str):
+            check_choice(activation, "activation", tuple(ACTIVATIONS))
+            activation = ACTIVATIONS[activation]
+        factory = {"device": device, "dtype": dtype}
+        self.d_model, self.norm_first, self.activation = d_model, norm_first, activation
         # Registered in torch's order, so parameters() lines up too (optimizer state_dicts carry over).
-        self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, fused=fused)
-        self.linear1 = nn.Linear(embed_dim, hidden)
+        self.self_attn = MultiHeadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, fused=fused, **factory
+        )
+        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
         self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(hidden, embed_dim)
-        self.norm1 = nn.LayerNorm(embed_dim, eps=layer_norm_eps)
-        self.norm2 = nn.LayerNorm(embed_dim, eps=layer_norm_eps)
+        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **factory)
+        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None,
-        attn_mask: torch.Tensor | None = None,
-        need_weights: bool = False,
+    def _self_attention(
+        self, x: torch.Tensor, mask: torch.Tensor | None, padding: torch.Tensor | None, is_causal: bool, weights: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Args: x ``(B, N, E)``; masks as in :class:`MultiHeadAttention` (True = attend).
+        attended, attention = self.self_attn(
+            x, x, x, padding, need_weights=weights, attn_mask=mask, average_attn_weights=False, is_causal=is_causal
+        )
+        return self.dropout1(attended), attention
+
+    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def encode(
+        self,
+        src: torch.Tensor,
+        src_mask: torch.Tensor | None,
+        src_key_padding_mask: torch.Tensor | None,
+        is_causal: bool,
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's computation; arguments as in :meth:`forward`.
 
         Returns:
-            ``(x (B, N, E), attention weights (B, H, N, N) or None)``.
+            ``(tokens in src's shape, attention weights per head (B, H, N, N) or None)``.
         """
-        check_tensor(x, "x", ndim=3)
-        if x.shape[-1] != self.embed_dim:
-            raise ValueError(f"x must have shape (B, N, {self.embed_dim}), got {tuple(x.shape)}")
-        normed = self.norm1(x)  # (B, N, E)
-        attended, weights = self.self_attn(normed, normed, normed, key_padding_mask, attn_mask, need_weights)
-        x = x + self.dropout1(attended)  # (B, N, E)
-        hidden = self.dropout(F.gelu(self.linear1(self.norm2(x))))  # (B, N, mlp_ratio * E)
-        x = x + self.dropout2(self.linear2(hidden))  # (B, N, E)
-        return x, weights
+        check_tensor(src, "src", ndim=(2, 3))
+        if src.shape[-1] != self.d_model:
+            raise ValueError(f"src must have {self.d_model} features in its last dimension, got {tuple(src.shape)}")
+        masks = (src_mask, src_key_padding_mask, is_causal, need_weights)
+        x = src
+        if self.norm_first:
+            attended, weights = self._self_attention(self.norm1(x), *masks)
+            x = x + attended
+            return x + self._feed_forward(self.norm2(x)), weights
+        attended, weights = self._self_attention(x, *masks)
+        x = self.norm1(x + attended)
+        return self.norm2(x + self._feed_forward(x)), weights
+
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_mask: torch.Tensor | None = None,
+        src_key_padding_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """Encode ``src``, as ``nn.TransformerEncoderLayer`` does.
+
+        Args:
+            src: ``(N, B, E)``, ``(B, N, E)`` with ``batch_first``, or unbatched ``(N, E)``.
+            src_mask: ``(N, N)`` or ``(B * H, N, N)``, True = attend, or float (added to the scores).
+            src_key_padding_mask: ``(B, N)``, True where a token is real.
+            is_causal: token ``i`` attends to tokens ``0 .. i`` (when ``src_mask`` is None).
+
+        Returns:
+            the encoded tokens, in ``src``'s shape.
+        """
+        return self.encode(src, src_mask, src_key_padding_mask, is_causal, need_weights=False)[0]
+
+    def forward_with_weights(
+        self,
+        src: torch.Tensor,
+        src_mask: torch.Tensor | None = None,
+        src_key_padding_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`forward`, and also return the attention weights per head, ``(B, H, N, N)``."""
+        return self.encode(src, src_mask, src_key_padding_mask, is_causal, need_weights=True)

@@ -10,6 +10,8 @@ the final class token:
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -122,10 +124,20 @@ class VisionTransformer(nn.Module):
             fixed = torch.cat([torch.zeros(1, embed_dim), fixed]).unsqueeze(0)  # (1, 1 + N, E), class token: 0
             self.register_buffer("pos_embed", fixed, persistent=False)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            TransformerEncoderBlock(embed_dim, num_heads, mlp_ratio, dropout, layer_norm_eps, fused)
-            for _ in range(depth)
+        hidden = int(round(mlp_ratio * embed_dim))
+        if mlp_ratio <= 0 or hidden < 1:
+            raise ValueError(f"mlp_ratio must be positive and give at least one hidden unit, got {mlp_ratio!r}")
+        block = partial(
+            TransformerEncoderBlock,
+            dim_feedforward=hidden,
+            dropout=dropout,
+            activation="gelu",
+            layer_norm_eps=layer_norm_eps,
+            batch_first=True,
+            norm_first=True,
+            fused=fused,
         )
+        self.blocks = nn.ModuleList(block(embed_dim, num_heads) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=layer_norm_eps)
         self.head = nn.Linear(embed_dim, num_classes)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
@@ -134,24 +146,32 @@ class VisionTransformer(nn.Module):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
 
-    def forward(
-        self, images: torch.Tensor, return_attention: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Args: images ``(B, C, H, W)``.
-
-        Returns:
-            logits ``(B, num_classes)``; with ``return_attention``, also the attention weights of every
-            block, a list of ``depth`` tensors ``(B, heads, 1 + N, 1 + N)`` (token 0 is the class token).
-        """
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` to the blocks' input ``(B, 1 + N, E)``: class token first, positions added."""
         tokens = self.patch_embed(images)  # (B, N, E)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, E)
-        x = self.dropout(torch.cat([cls, tokens], dim=1) + self.pos_embed)  # (B, 1 + N, E)
+        return self.dropout(torch.cat([cls, tokens], dim=1) + self.pos_embed)  # (B, 1 + N, E)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Args: images ``(B, C, H, W)``. Returns: logits ``(B, num_classes)``."""
+        x = self.embed(images)  # (B, 1 + N, E)
+        for block in self.blocks:
+            x = block(x)  # (B, 1 + N, E)
+        return self.head(self.norm(x[:, 0]))  # (B, num_classes), read from the class token
+
+    def forward_with_weights(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Like :meth:`forward`, and also return every block's attention weights.
+
+        Returns:
+            logits ``(B, num_classes)`` and a list of ``depth`` tensors ``(B, H, 1 + N, 1 + N)`` (H heads;
+            token 0 is the class token).
+        """
+        x = self.embed(images)  # (B, 1 + N, E)
         attentions = []
         for block in self.blocks:
-            x, weights = block(x, need_weights=return_attention)  # (B, 1 + N, E)
+            x, weights = block.forward_with_weights(x)  # (B, 1 + N, E), (B, H, 1 + N, 1 + N)
             attentions.append(weights)
-        logits = self.head(self.norm(x[:, 0]))  # (B, num_classes), read from the class token
-        return (logits, attentions) if return_attention else logits
+        return self.head(self.norm(x[:, 0])), attentions
 
 
 def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
@@ -162,7 +182,7 @@ def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
 
     Args:
         attentions: ``depth`` tensors ``(B, heads, N, N)``, as returned by
-            ``VisionTransformer(...)(images, return_attention=True)``.
+            ``VisionTransformer.forward_with_weights(images)``.
 
     Returns:
         ``(B, N, N)``, rows sum to 1; row 0 is the class token's attention to every token.
@@ -179,9 +199,11 @@ def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
             raise ValueError(
                 f"attentions[{index}] must have shape ({batch}, heads, {tokens}, {tokens}), got {tuple(weights.shape)}"
             )
+        ### BEGIN SOLUTION
         mixed = weights.mean(dim=1) + identity  # (B, N, N): heads averaged, plus the residual path
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         rollout = mixed @ rollout  # (B, N, N)
+        ### END SOLUTION
     return rollout
 
 
