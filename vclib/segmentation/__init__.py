@@ -1,0 +1,25 @@
+"""Project 2, semantic segmentation: U-Net, SegNet (max-unpooling), FCN-8s/16s/32s (bilinear upsampling)
+and confusion-matrix metrics."""
+
+from vclib.segmentation.fcn import (
+    FCN,
+    DigitVGG,
+    FCN8s,
+    FCN16s,
+    FCN32s,
+    VGGBackbone,
+    bilinear_kernel,
+    bilinear_upsampling,
+    convolutionalize,
+    vgg16_backbone,
+)
+from vclib.segmentation.metrics import confusion_matrix, segmentation_scores
+from vclib.segmentation.segnet import SegNet, max_unpool2d
+from vclib.segmentation.training import evaluate_segmentation, miou_metric, pixel_cross_entropy
+from vclib.segmentation.unet import UNet
+
+__all__ = [
+    "FCN", "FCN8s", "FCN16s", "FCN32s", "DigitVGG", "SegNet", "UNet", "VGGBackbone", "bilinear_kernel",
+    "bilinear_upsampling", "confusion_matrix", "convolutionalize", "evaluate_segmentation", "max_unpool2d",
+    "miou_metric", "pixel_cross_entropy", "segmentation_scores", "vgg16_backbone",
+]
