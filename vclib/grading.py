@@ -42,16 +42,16 @@ def pytest_sessionfinish(session) -> None:
         Path(os.environ[RESULTS_ENV]).write_text(json.dumps(_outcomes))
 
 
-def grade(path: Path, only: list[str] | None = None) -> dict[str, dict]:
+def grade(path: Path, only: list[str] | None = None, report: Path | None = None) -> dict[str, dict]:
     """Run the exercise tests against the repository copy at ``path`` and score each exercise.
 
     Args:
         path: a solution or student copy of the repository (with ``vclib/`` and ``tests/``).
         only: exercise ids to grade; all exercises that have tests when ``None``.
+        report: where to write the grades as JSON; ``path/grades.json`` when ``None``.
 
     Returns:
-        ``{exercise id: {"tests": n, "passed": k, "points": POINTS * k / n}}``, also written to
-        ``path/grades.json``.
+        ``{exercise id: {"tests": n, "passed": k, "points": POINTS * k / n}}``, also written to ``report``.
     """
     path = Path(path).resolve()
     if not (path / "vclib").is_dir() or not (path / "tests").is_dir():
@@ -75,7 +75,7 @@ def grade(path: Path, only: list[str] | None = None) -> dict[str, dict]:
         passed = sum(o["passed"] for o in ran)
         points = round(POINTS * passed / len(ran), 1) if ran else 0.0
         grades[name] = {"tests": len(ran), "passed": passed, "points": points}
-    (path / "grades.json").write_text(json.dumps(grades, indent=2))
+    Path(report if report is not None else path / "grades.json").write_text(json.dumps(grades, indent=2))
     return grades
 
 
