@@ -104,11 +104,11 @@ print("a quarter turn shifts the four side views by one:",
 
 # %% [markdown]
 # The widget below picks an object, a representation and a resolution (voxel and SDF cells per side,
-# depth-map pixels) and draws an interactive plotly figure; here is its default state first.
+# depth-map pixels) and redraws it. For a view that you can rotate and zoom, call
+# `views.representation_figure(train_set.mesh(i), train_set.points[i], "voxels", 16).show()` (plotly).
 
 # %%
 if cfg.quick:
-    views.representation_figure(example_mesh, dense, "voxels", resolution=16, title="chair: ").show()
     views.representation_explorer(train_set)
 timings["representations"] = time.perf_counter() - started
 

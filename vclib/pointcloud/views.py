@@ -1,5 +1,5 @@
-"""Figures of 3-D representations: interactive plotly ``go.Figure`` views, a static matplotlib summary
-(what GitHub shows), and a widget that picks the object, representation and resolution."""
+"""Figures of 3-D representations: interactive plotly ``go.Figure`` views to rotate, matplotlib figures
+(what a stored notebook and GitHub show), and a widget that picks the object, representation and resolution."""
 
 from __future__ import annotations
 
@@ -111,10 +111,51 @@ def representations_static(mesh: trimesh.Trimesh, points: torch.Tensor, resoluti
     return figure
 
 
+def representation_panel(mesh: trimesh.Trimesh, points: torch.Tensor, representation: str,
+                         resolution: int = 24, title: str = "") -> Figure:
+    """One representation of one object as a matplotlib figure (the widget's view; a picture that a
+    stored notebook can keep). :func:`representation_figure` draws the same as a plotly figure to rotate."""
+    import matplotlib.pyplot as plt
+
+    check_choice(representation, "representation", REPRESENTATIONS)
+    if representation in ("sdf", "depth maps"):
+        figure, ax = plt.subplots(figsize=(9 if representation == "depth maps" else 5, 4.2), dpi=100)
+        if representation == "sdf":
+            sdf = signed_distance_grid(mesh, resolution)
+            middle = int((sdf < 0).sum(dim=(0, 2)).argmax())  # the x-z slice with the most inside cells
+            shown = ax.imshow(sdf[:, middle].T.numpy(), origin="lower", extent=(-1, 1, -1, 1), cmap="RdBu",
+                              vmin=-0.5, vmax=0.5)
+            figure.colorbar(shown, ax=ax, label="signed distance (negative inside)")
+            ax.set(title=f"{title}sdf, {resolution}^3 cells: the x-z slice with most inside cells",
+                   xlabel="x", ylabel="z")
+        else:
+            maps = depth_maps(points[None], image_size=resolution, point_size=3 if resolution > 48 else 1)[0]
+            ax.imshow(torch.cat(list(maps), dim=1).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set(title=f"{title}depth maps ({resolution} px): " + ", ".join(VIEW_NAMES),
+                   xlabel="views side by side", ylabel="image up", yticks=[])
+        return figure
+    figure = plt.figure(figsize=(5.5, 5), dpi=100)
+    ax = figure.add_subplot(projection="3d")
+    if representation == "mesh":
+        vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+        ax.plot_trisurf(*vertices.T, triangles=faces, color="lightsteelblue", linewidth=0)
+        ax.set_title(f"{title}mesh: {len(faces):,} triangles")
+    elif representation == "points":
+        ax.scatter(*points.T.numpy(), s=2, c=points[:, 2].numpy(), cmap="viridis")
+        ax.set_title(f"{title}points: {len(points):,}")
+    else:
+        grid = voxelize(points, resolution)
+        ax.voxels(grid.numpy(), facecolors="sandybrown", edgecolor="k", linewidth=0.1)
+        ax.set_title(f"{title}voxels: {int(grid.sum())} of {resolution}^3 occupied")
+    ax.set(xlabel="x", ylabel="y", zlabel="z (up)")
+    return figure
+
+
 def representation_explorer(dataset, indices: list[int] | None = None) -> None:
     """Widget: pick an object of a :class:`~vclib.data.shapes.ProceduralShapes`, a representation and
-    a resolution (voxel and SDF cells per side, depth-map pixels); draws a plotly figure."""
+    a resolution (voxel and SDF cells per side, depth-map pixels); draws :func:`representation_panel`."""
     import ipywidgets as widgets
+    import matplotlib.pyplot as plt
     from IPython.display import display
 
     indices = indices if indices is not None else list(range(0, len(dataset), dataset.num_per_class))
@@ -128,8 +169,9 @@ def representation_explorer(dataset, indices: list[int] | None = None) -> None:
         with output:
             output.clear_output(wait=True)
             i = index.value
-            representation_figure(dataset.mesh(i), dataset.points[i], representation.value, resolution.value,
-                                  title=f"{dataset.class_names[int(dataset.labels[i])]}: ").show()
+            representation_panel(dataset.mesh(i), dataset.points[i], representation.value, resolution.value,
+                                 title=f"{dataset.class_names[int(dataset.labels[i])]}: ")
+            plt.show()
 
     for control in (index, representation, resolution):
         control.observe(redraw, names="value")
