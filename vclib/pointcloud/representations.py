@@ -167,8 +167,7 @@ def depth_maps(points: torch.Tensor, num_views: int = 6, image_size: int = 32, p
         point_size: odd splat size in pixels.
 
     Returns:
-        ``(B, V, H, W)`` float in [0, 1]: ``1 - depth / 2`` of the nearest point (brighter is nearer),
-        0 where no point lands.
+        ``(B, V, H, W)`` in [0, 1]: ``1 - depth / 2`` of the nearest point, 0 where no point lands.
     """
     check_shape(points, "points", (None, None, 3))
     check_int_range(num_views, "num_views", 1, len(VIEW_NAMES))

@@ -55,6 +55,19 @@ def _check_mask(mask: torch.Tensor, name: str, scores_shape: torch.Size, dtype: 
         raise ValueError(f"{name} must broadcast to the scores' shape {tuple(scores_shape)}, got {tuple(mask.shape)}")
 
 
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """Queries ``(..., L, E)``, keys ``(..., S, E)`` and values ``(..., S, Ev)`` of one dtype, else ValueError."""
+    check_tensor(q, "q", floating=True)
+    check_tensor(k, "k", ndim=q.dim(), dtype=q.dtype)
+    check_tensor(v, "v", ndim=q.dim(), dtype=q.dtype)
+    if q.dim() < 2:
+        raise ValueError(f"q must have shape (..., L, E), got {tuple(q.shape)}")
+    if k.shape[-1] != q.shape[-1] or k.shape[:-2] != q.shape[:-2]:
+        raise ValueError(f"k must have shape {(*q.shape[:-2], 'S', q.shape[-1])}, got {tuple(k.shape)}")
+    if v.shape[:-1] != k.shape[:-1]:
+        raise ValueError(f"v must have shape {(*k.shape[:-1], 'Ev')} to match k, got {tuple(v.shape)}")
+
+
 def scaled_dot_product_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -76,15 +89,7 @@ def scaled_dot_product_attention(
     Returns:
         ``(..., L, Ev)``, or ``(output, weights (..., L, S))`` when ``need_weights``.
     """
-    check_tensor(q, "q", floating=True)
-    check_tensor(k, "k", ndim=q.dim(), dtype=q.dtype)
-    check_tensor(v, "v", ndim=q.dim(), dtype=q.dtype)
-    if q.dim() < 2:
-        raise ValueError(f"q must have shape (..., L, E), got {tuple(q.shape)}")
-    if k.shape[-1] != q.shape[-1] or k.shape[:-2] != q.shape[:-2]:
-        raise ValueError(f"k must have shape {(*q.shape[:-2], 'S', q.shape[-1])}, got {tuple(k.shape)}")
-    if v.shape[:-1] != k.shape[:-1]:
-        raise ValueError(f"v must have shape {(*k.shape[:-1], 'Ev')} to match k, got {tuple(v.shape)}")
+    _check_qkv(q, k, v)
     ### BEGIN SOLUTION
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, S)
     if mask is not None:
