@@ -83,3 +83,17 @@ def test_notebooks_are_built_from_sources_and_stored_executed(path):
 def test_select_rejects_unknown_notebook():
     with pytest.raises(ValueError, match="no notebook matches 'P9'"):
         notebooks.select(["P9"], notebooks.NOTEBOOK_DIR, ".ipynb")
+
+
+def test_keep_outputs_only_when_every_code_cell_is_unchanged(tmp_path):
+    v4 = nbformat.v4
+    ran = v4.new_code_cell("x = 1", execution_count=1, outputs=[v4.new_output("stream", text="1\n")])
+    stored = v4.new_notebook(cells=[v4.new_markdown_cell("old text"), ran])
+    target = tmp_path / "N.ipynb"
+    nbformat.write(stored, target)
+    edited = v4.new_notebook(cells=[v4.new_markdown_cell("new text"), v4.new_code_cell("x = 1")])
+    assert notebooks._carry_outputs(edited, target)
+    assert edited.cells[1].execution_count == 1 and edited.cells[1].outputs[0]["text"] == "1\n"
+    changed = v4.new_notebook(cells=[v4.new_code_cell("x = 2")])
+    assert not notebooks._carry_outputs(changed, target) and changed.cells[0].outputs == []
+    assert not notebooks._carry_outputs(edited, tmp_path / "missing.ipynb")

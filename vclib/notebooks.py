@@ -82,8 +82,28 @@ def select(names: list[str] | None, directory: Path, suffix: str) -> list[Path]:
     return chosen
 
 
-def build(names: list[str] | None = None) -> list[Path]:
-    """Convert notebook sources to ``notebooks/<name>.ipynb`` (outputs cleared)."""
+def _carry_outputs(notebook: Any, target: Path) -> bool:
+    """Copy outputs from the stored ``target`` into ``notebook`` when every code cell is unchanged (only
+    markdown was edited, so the stored run is still the run of this notebook). True if copied."""
+    import nbformat
+
+    if not target.is_file():
+        return False
+    stored = [c for c in nbformat.read(target, as_version=4).cells if c.cell_type == "code"]
+    fresh = [c for c in notebook.cells if c.cell_type == "code"]
+    if [c.source for c in stored] != [c.source for c in fresh] or any(c.execution_count is None for c in stored):
+        return False
+    for old, new in zip(stored, fresh, strict=True):
+        new.outputs, new.execution_count = old.outputs, old.execution_count
+    return True
+
+
+def build(names: list[str] | None = None, keep_outputs: bool = False) -> list[Path]:
+    """Convert notebook sources to ``notebooks/<name>.ipynb`` (outputs cleared).
+
+    With ``keep_outputs``, a notebook whose code cells are all unchanged keeps its stored outputs (a
+    markdown-only edit needs no re-run); any other notebook is still written without outputs.
+    """
     require_extra("jupytext", "nbformat", purpose="python -m vclib build")
     import jupytext
     import nbformat
@@ -97,6 +117,8 @@ def build(names: list[str] | None = None) -> list[Path]:
         for cell in notebook.cells:
             cell.metadata.pop("lines_to_next_cell", None)
         target = root / "notebooks" / f"{source.stem}.ipynb"
+        if keep_outputs and not _carry_outputs(notebook, target):
+            print(f"{target.name}: code changed, written without outputs (run it: python -m vclib run --inplace)")
         nbformat.write(nbformat.validator.normalize(notebook)[1], target)
         written.append(target)
     return written

@@ -61,9 +61,10 @@ def _contrasting_colour(under: np.ndarray, rng: np.random.Generator) -> np.ndarr
 
 
 def _draw_clutter(image: np.ndarray, rng: np.random.Generator) -> None:
-    """Paint 4-9 strokes (straight segments and arcs) as thick as a digit's pen, in place."""
+    """Paint strokes (straight segments and arcs) as thick as a digit's pen, in place: 4-9 strokes on a
+    96-pixel scene and the same number per unit area at other sizes (1-2 at 48 pixels)."""
     size = image.shape[-1]
-    for _ in range(rng.integers(4, 10)):
+    for _ in range(round(int(rng.integers(4, 10)) * (size / 96) ** 2)):
         width = rng.uniform(1.0, 2.5)
         segment = rng.random() < 0.6
         if segment:  # from p0 to p1
