@@ -7,7 +7,7 @@ NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell
 # Root (containers, Colab-like VMs) needs --allow-root for jupyter lab.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: install run test unit nbval lint lab notebooks check-colab test-browser student clean
+.PHONY: install run test unit nbval lint lab notebooks check-colab test-browser student papers figures clean
 
 # The full local set: runtime + [lab] + [dev]. torchattacks (a parity oracle in tests/test_adversarial.py) is
 # installed with --no-deps so that its exact pins cannot downgrade numpy, scipy or torch.
@@ -48,6 +48,12 @@ test-browser: $(STAMP)  ## open, Run All, widgets and controls of every notebook
 student: $(STAMP)  ## the exercise edition in build/student (solutions removed, outputs cleared, EXERCISES.md)
 	rm -rf build/student
 	$(PYTHON) -m vclib student build/student
+
+papers: $(STAMP)  ## run the paper experiments, build paper_discussions/*.pdf (PDFs only: vclib papers --no-experiments)
+	$(PYTHON) -m vclib papers
+
+figures: $(STAMP)  ## draw every figure of assets/ from vclib code and write assets/manifest.json (about 3 minutes)
+	$(PYTHON) -m vclib figures
 
 check-colab:  ## dry-run the Colab install cell against colab/constraints-*.txt (skips when offline)
 	python3 scripts/check_colab.py

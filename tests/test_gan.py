@@ -140,7 +140,8 @@ def test_train_gan_records_history_and_learns_the_mean_brightness() -> None:
     history = train_gan(generator, discriminator, loader, epochs=60, lr=2e-3, fixed_noise=fixed,
                         snapshot_every=20, progress_bar=False)
     assert len(history.steps) == 120
-    assert set(history.steps[0]) == {"epoch", "step", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"}
+    assert set(history.steps[0]) == {"epoch", "step", "d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm",
+                                     "g_grad_norm"}
     assert [epoch for epoch, _ in history.snapshots] == [20, 40, 60]
     assert history.snapshots[-1][1].shape == (4, 1, 28, 28)
     after = (history.snapshots[-1][1] - target).abs().mean()
@@ -162,12 +163,16 @@ def test_gan_step_equals_the_written_out_step() -> None:
     real_logits, fake_logits = hand_d(real), hand_d(fake.detach())
     d_loss = bce(real_logits, torch.ones(6)) + bce(fake_logits, torch.zeros(6))
     d_loss.backward()
+    d_grad_norm = torch.cat([p.grad.flatten() for p in hand_d.parameters()]).norm()
     hand_opt_d.step()
     hand_g.zero_grad()
     g_loss = bce(hand_d(fake), torch.ones(6))  # non-saturating, judged by the updated discriminator
     g_loss.backward()
+    g_grad_norm = torch.cat([p.grad.flatten() for p in hand_g.parameters()]).norm()
     hand_opt_g.step()
 
+    assert record["d_grad_norm"] == pytest.approx(d_grad_norm.item(), rel=1e-5)
+    assert record["g_grad_norm"] == pytest.approx(g_grad_norm.item(), rel=1e-5)
     assert record["d_loss"] == pytest.approx(d_loss.item(), rel=1e-5)
     assert record["g_loss"] == pytest.approx(g_loss.item(), rel=1e-5)
     assert record["d_fake"] == pytest.approx(torch.sigmoid(fake_logits).mean().item(), rel=1e-5)

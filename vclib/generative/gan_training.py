@@ -2,7 +2,8 @@
 
 The history records what the course plots: the losses, the discriminator's mean outputs D(x) on real
 and D(G(z)) on generated images, the norm of the generator's gradient (large early on for the
-non-saturating loss, vanishing for the saturating one), and samples from a fixed noise batch.
+non-saturating loss, vanishing for the saturating one) and of the discriminator's, and samples from a
+fixed noise batch.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ class GANHistory:
 
     Attributes:
         steps: one dict per step: ``epoch``, ``step``, ``d_loss``, ``g_loss``, ``d_real`` (mean D(x)),
-            ``d_fake`` (mean D(G(z)) before the discriminator's update) and ``g_grad_norm``
-            (L2 norm of the generator's gradient).
+            ``d_fake`` (mean D(G(z)) before the discriminator's update), ``d_grad_norm`` and
+            ``g_grad_norm`` (L2 norms of the two players' gradients).
         snapshots: ``(epoch, images (n, 1, 28, 28))`` generated from the fixed noise.
     """
 
@@ -80,14 +81,16 @@ def gan_step(
         saturating: generator loss; see :func:`vclib.generative.generator_loss`.
 
     Returns:
-        ``d_loss``, ``g_loss``, ``d_real`` (mean D(x)), ``d_fake`` (mean D(G(z)) before D's update) and
-        ``g_grad_norm`` (L2 norm of the generator's gradient).
+        ``d_loss``, ``g_loss``, ``d_real`` (mean D(x)), ``d_fake`` (mean D(G(z)) before D's update),
+        ``d_grad_norm`` (L2 norm of the gradient of ``L_D`` with respect to D's parameters) and
+        ``g_grad_norm`` (L2 norm of the gradient of ``L_G`` with respect to G's parameters).
     """
     fake = generator_model(z)  # (B, 1, 28, 28)
     real_logits, fake_logits = discriminator_model(real), discriminator_model(fake.detach())  # (B,) each
     d_loss = discriminator_loss(real_logits, fake_logits)
     optimizer_d.zero_grad(set_to_none=True)
     d_loss.backward()
+    d_grad_norm = _gradient_norm(discriminator_model)
     optimizer_d.step()
 
     g_loss = generator_loss(discriminator_model(fake), saturating=saturating)  # D after its update
@@ -97,7 +100,7 @@ def gan_step(
     optimizer_g.step()
     return {
         "d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": torch.sigmoid(real_logits).mean().item(),
-        "d_fake": torch.sigmoid(fake_logits).mean().item(), "g_grad_norm": g_grad_norm,
+        "d_fake": torch.sigmoid(fake_logits).mean().item(), "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm,
     }
 
 

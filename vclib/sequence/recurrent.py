@@ -6,18 +6,21 @@ A recurrent layer with ``G`` gates keeps four tensors, laid out exactly like ``t
 - ``weight_hh``: ``(G * hidden_size, hidden_size)``, the gate weights for the previous hidden state;
 - ``bias_ih``, ``bias_hh``: ``(G * hidden_size,)`` (absent when ``bias=False``).
 
-A vanilla RNN has one gate, a GRU three (reset, update, new). Cells name them ``weight_ih``; single-layer
-sequence modules name them ``weight_ih_l0`` like ``nn.RNN`` / ``nn.GRU``, so ``state_dict``s are
-interchangeable with torch's.
+A vanilla RNN has one gate, a GRU three (reset, update, new), an LSTM four (input, forget, cell,
+output). Cells name them ``weight_ih``; single-layer sequence modules name them ``weight_ih_l0`` like
+``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``, so ``state_dict``s are interchangeable with torch's.
 
 :class:`RecurrentCell` and :class:`RecurrentLayer` hold the parameters, check inputs and run the loop;
 a concrete network (``rnn.py``, ``gru.py``) only says how many gates it has and what one step computes.
+An LSTM (``lstm.py``) carries a pair of states ``(h, c)``; it reuses the parameters, the checks and
+:func:`unroll`, and has its own ``forward`` for the pair.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -25,8 +28,10 @@ from torch.nn import functional as F
 
 from vclib.checks import check_positive_int, check_tensor
 
-# step(input_gates (B, G*H), h (B, H)) -> new h (B, H)
-StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# A recurrent state: h (B, H) for an RNN or a GRU, the pair (h, c) for an LSTM.
+State = TypeVar("State", torch.Tensor, tuple[torch.Tensor, torch.Tensor])
+# step(input_gates (B, G*H), state) -> next state
+StepFn = Callable[[torch.Tensor, State], State]
 
 
 def register_recurrent_parameters(
@@ -54,11 +59,17 @@ def register_recurrent_parameters(
 
 
 def check_cell_input(
-    input: torch.Tensor, hx: torch.Tensor | None, input_size: int, hidden_size: int, dtype: torch.dtype
+    input: torch.Tensor,
+    hx: torch.Tensor | None,
+    input_size: int,
+    hidden_size: int,
+    dtype: torch.dtype,
+    name: str = "hx",
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate a cell's ``input`` ``(B, input_size)`` or ``(input_size,)`` and ``hx`` ``(B, H)`` or ``(H,)``.
 
-    Both must have the parameters' ``dtype``.
+    Both must have the parameters' ``dtype``; ``name`` is the state's name in error messages (an LSTM checks
+    ``hx[0]`` and ``hx[1]``).
 
     Returns:
         ``(input (B, I), hx (B, H), unbatched)``; a missing ``hx`` becomes zeros.
@@ -70,11 +81,11 @@ def check_cell_input(
         raise ValueError(f"input must have {input_size} features in its last dimension, got shape {tuple(input.shape)}")
     if hx is None:
         return batch, batch.new_zeros(batch.shape[0], hidden_size), unbatched
-    check_tensor(hx, "hx", ndim=input.dim(), dtype=dtype)
+    check_tensor(hx, name, ndim=input.dim(), dtype=dtype)
     h = hx.unsqueeze(0) if unbatched else hx  # (B, H)
     if h.shape != (batch.shape[0], hidden_size):
         expected = (hidden_size,) if unbatched else (batch.shape[0], hidden_size)
-        raise ValueError(f"hx must have shape {expected}, got {tuple(hx.shape)}")
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(hx.shape)}")
     return batch, h, unbatched
 
 
@@ -85,10 +96,12 @@ def check_sequence_input(
     hidden_size: int,
     batch_first: bool,
     dtype: torch.dtype,
+    name: str = "hx",
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate a sequence ``input`` and an optional initial state ``hx``, the way ``nn.GRU`` reads them.
 
-    Both must have the parameters' ``dtype``.
+    Both must have the parameters' ``dtype``; ``name`` is the state's name in error messages (an LSTM checks
+    ``hx[0]`` and ``hx[1]``).
 
     Args:
         input: ``(B, T, I)`` if ``batch_first`` else ``(T, B, I)``; or unbatched ``(T, I)``.
@@ -110,33 +123,36 @@ def check_sequence_input(
     if hx is None:
         return x, x.new_zeros(x.shape[0], hidden_size), unbatched
     expected = (1, hidden_size) if unbatched else (1, x.shape[0], hidden_size)
-    check_tensor(hx, "hx", ndim=len(expected), dtype=dtype)
+    check_tensor(hx, name, ndim=len(expected), dtype=dtype)
     if tuple(hx.shape) != expected:
-        raise ValueError(f"hx must have shape {expected} (num_layers=1), got {tuple(hx.shape)}")
+        raise ValueError(f"{name} must have shape {expected} (num_layers=1), got {tuple(hx.shape)}")
     h0 = hx if unbatched else hx[0]  # (B, H)
     return x, h0, unbatched
 
 
-def unroll(step: StepFn, input_gates: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def unroll(step: StepFn, input_gates: torch.Tensor, h0: State) -> tuple[torch.Tensor, State]:
     """Run ``step`` over time.
 
     The input projections of all time steps are computed before the loop in one matrix product (they do
     not depend on the hidden state); only the hidden-state part has to be sequential.
 
     Args:
-        step: ``step(input_gates_t (B, G*H), h (B, H)) -> h_next (B, H)``.
+        step: ``step(input_gates_t (B, G*H), state) -> next state``.
         input_gates: ``(B, T, G*H)``, the input projections ``x_t W_ih^T + b_ih`` of every step.
-        h0: ``(B, H)`` initial hidden state.
+        h0: initial state: the hidden state ``(B, H)``, or an LSTM's pair ``(h_0, c_0)`` of ``(B, H)``.
 
     Returns:
-        ``(outputs (B, T, H), h_T (B, H))``.
+        ``(outputs (B, T, H), final state)``: outputs hold the hidden state ``h_t`` of every step (the first
+        entry of an LSTM's pair); the final state has ``h0``'s form.
     """
-    h = h0
+    state = h0
     outputs = []
-    for t in range(input_gates.shape[1]):
-        h = step(input_gates[:, t], h)  # (B, H)
-        outputs.append(h)
-    return torch.stack(outputs, dim=1), h  # (B, T, H), (B, H)
+    # unbind, not input_gates[:, t]: the backward of T slices would write T full-size zero tensors (O(T^2)),
+    # unbind's backward stacks the T gradients once.
+    for input_gates_t in input_gates.unbind(dim=1):  # T x (B, G*H)
+        state = step(input_gates_t, state)  # (B, H), or (h, c) with each (B, H)
+        outputs.append(state[0] if isinstance(state, tuple) else state)  # h_t: (B, H)
+    return torch.stack(outputs, dim=1), state  # (B, T, H), like h0
 
 
 class RecurrentCell(nn.Module):

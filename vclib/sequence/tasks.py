@@ -15,9 +15,10 @@ from torch.nn import functional as F
 
 from vclib.checks import check_choice, check_positive_int, check_tensor
 from vclib.sequence.gru import GRU
+from vclib.sequence.lstm import LSTM
 from vclib.sequence.rnn import RNN
 
-RECURRENT_LAYERS = {"rnn": RNN, "gru": GRU}
+RECURRENT_LAYERS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 
 
 def recall_sequences(
@@ -42,7 +43,7 @@ def recall_sequences(
 
 
 class SequenceTagger(nn.Module):
-    """Many-to-many model: a recurrent layer (``"rnn"`` or ``"gru"``) and a linear read-out at every step.
+    """Many-to-many model: a recurrent layer (``"rnn"``, ``"gru"`` or ``"lstm"``) and a linear read-out per step.
 
     ``forward(inputs (B, T, input_size)) -> logits (B, T, num_classes)``.
     """
