@@ -522,6 +522,8 @@ print("and the same number of correct test digits:",
 # %% [markdown]
 # ### Convolution arithmetic
 #
+# ![The seven cases of convolution arithmetic, drawn by vclib.basics.conv_explorer](../assets/1_conv_arithmetic.png)
+#
 # Along one axis, a kernel of size $k$ with dilation $d$ covers $d(k-1)+1$ input cells. Sliding it in
 # steps of $s$ over an input of size $i$ padded by $p$ on both sides gives
 #
@@ -567,6 +569,8 @@ conv_explorer()
 
 # %% [markdown]
 # ## Video Classification
+#
+# ![Video-level features into the three multi-label models of vclib.video](../assets/1_video.png)
 #
 # So far every input was a single picture. Videos add time and sound, and a large video benchmark is
 # far too big to decode frame by frame in a course. YouTube-8M (2018 version) has 6.1 million videos,
@@ -912,6 +916,8 @@ prediction_browser(val_scores["moe"], val_set.labels, val_set.ids)
 # %% [markdown]
 # ## Vision Transformer
 # ### Patchify Images
+#
+# ![Where the patches go: the Vision Transformer of Project 3](../assets/3_VIT.png)
 #
 # A Vision Transformer reads an image as a sequence: it cuts the $H \times W$ image into
 # $N = HW/P^2$ non-overlapping $P \times P$ patches, flattens each into a vector of $C P^2$ numbers, and

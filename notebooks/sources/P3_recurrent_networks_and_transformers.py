@@ -178,6 +178,8 @@ print("trained GRU: the cue at step 0 matters more than any distractor:", bool(g
 # %% [markdown]
 # ## Image Classification using a GRU-based Classifier
 #
+# ![The GRU cell: reset, update and new gates](../assets/3_GRU.png)
+#
 # The gated recurrent unit adds two gates to the RNN, each a sigmoid in $(0, 1)$:
 #
 # $$\begin{aligned}
@@ -346,6 +348,8 @@ for tokens in gru_epochs:
 
 # %% [markdown]
 # ## Build a ViT Model for Image Classification
+#
+# ![The ViT pipeline: patches, tokens, encoder blocks, head](../assets/3_VIT.png)
 #
 # The Vision Transformer (Dosovitskiy et al., 2021) reads all patches at once:
 #

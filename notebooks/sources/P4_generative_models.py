@@ -56,6 +56,8 @@ print(f"train: {tuple(train_set.images.shape)}, test: {tuple(test_set.images.sha
 # %% [markdown]
 # ## Variational Auto-Encoders
 #
+# ![The VAE: encoder, reparameterisation, decoder](../assets/4_VAE.png)
+#
 # The encoder outputs a Gaussian $q(z \mid x) = \mathcal N(\mu(x), \operatorname{diag}\sigma^2(x))$. For
 # any such $q$, $\log p(x)$ is bounded below by the evidence lower bound
 #
@@ -285,6 +287,8 @@ print("negative ELBO beats the untrained VAE by over 100 nats:",
 
 # %% [markdown]
 # ## Generative Adversarial Networks
+#
+# ![One GAN training step: generator, discriminator and their losses](../assets/4_GAN.png)
 #
 # A GAN skips the likelihood. A generator $G$ maps noise $z \sim \mathcal N(0, I)$ to images, and a
 # discriminator $D$ outputs the probability that an image is real. They play the min-max game
@@ -552,6 +556,8 @@ print("trained-GAN FID is under a quarter of the untrained generator's:", fid_tr
 
 # %% [markdown]
 # ## Adversarial Attacks
+#
+# ![FGSM on a small CNN: adversarial digits and accuracy against eps](../assets/4_attacks.png)
 #
 # A classifier that is right on almost every test digit can be wrong on nearly all of them after changes
 # too small for a person to care about. The threat model: the attacker knows the model (white box) and

@@ -43,6 +43,8 @@ print(f"train: {tuple(train_set.points.shape)}, test: {tuple(test_set.points.sha
 # %% [markdown]
 # ## 3D Representations
 #
+# ![One object, five representations](../assets/5_3D_Representation.png)
+#
 # One object, five ways:
 #
 # - a **mesh**: vertices $V \in \mathbb R^{n \times 3}$ and triangles; exact and compact, but irregular;
@@ -123,6 +125,8 @@ timings["representations"] = time.perf_counter() - started
 
 # %% [markdown]
 # ## PointNet Implementation
+#
+# ![PointNet: shared MLPs, two T-Nets and a max-pool](../assets/5_PointNet.png)
 #
 # A point cloud is a set: a classifier must give the same answer for every ordering of its $N$ points.
 # PointNet (Qi et al., 2017) applies one MLP $h$ to every point and pools with a symmetric function,
@@ -376,6 +380,8 @@ print("with 75% of the points dropped, PointNet is more accurate than DGCNN:",
 
 # %% [markdown]
 # ## Zero-shot Point Cloud Classification using CLIP
+#
+# ![PointCLIP: depth-map projection, image and text encoders](../assets/5_CLIP.png)
 #
 # CLIP (Radford et al., 2021) trains an image encoder $f$ and a text encoder $g$ so that matching pairs
 # have high cosine similarity. With $u_i = f(x_i)/\lVert f(x_i)\rVert$, $v_j = g(t_j)/\lVert g(t_j)\rVert$
