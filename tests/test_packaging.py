@@ -89,11 +89,13 @@ def test_keep_outputs_only_when_every_code_cell_is_unchanged(tmp_path):
     v4 = nbformat.v4
     ran = v4.new_code_cell("x = 1", execution_count=1, outputs=[v4.new_output("stream", text="1\n")])
     stored = v4.new_notebook(cells=[v4.new_markdown_cell("old text"), ran])
+    stored.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
     target = tmp_path / "N.ipynb"
     nbformat.write(stored, target)
     edited = v4.new_notebook(cells=[v4.new_markdown_cell("new text"), v4.new_code_cell("x = 1")])
     assert notebooks._carry_outputs(edited, target)
     assert edited.cells[1].execution_count == 1 and edited.cells[1].outputs[0]["text"] == "1\n"
+    assert edited.metadata["widgets"] == stored.metadata["widgets"]  # the widget views need their state
     changed = v4.new_notebook(cells=[v4.new_code_cell("x = 2")])
     assert not notebooks._carry_outputs(changed, target) and changed.cells[0].outputs == []
     assert not notebooks._carry_outputs(edited, tmp_path / "missing.ipynb")

@@ -89,12 +89,16 @@ def _carry_outputs(notebook: Any, target: Path) -> bool:
 
     if not target.is_file():
         return False
-    stored = [c for c in nbformat.read(target, as_version=4).cells if c.cell_type == "code"]
+    stored_notebook = nbformat.read(target, as_version=4)
+    stored = [c for c in stored_notebook.cells if c.cell_type == "code"]
     fresh = [c for c in notebook.cells if c.cell_type == "code"]
     if [c.source for c in stored] != [c.source for c in fresh] or any(c.execution_count is None for c in stored):
         return False
     for old, new in zip(stored, fresh, strict=True):
         new.outputs, new.execution_count = old.outputs, old.execution_count
+    for key in ("language_info", "widgets"):  # the run's kernel details and the widget state its outputs show
+        if key in stored_notebook.metadata:
+            notebook.metadata[key] = stored_notebook.metadata[key]
     return True
 
 
